@@ -1,0 +1,195 @@
+"""Execution endpoints: /execute, /execute/stream and /jobs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from marshmallow import ValidationError
+
+from api import sse
+from api.schemas import execute_request_schema
+from api.services import Services
+from core.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    Unsupported,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from core.jobs import JobEvent
+from core.models import EventType, ExecutionRequest, JobStatus
+
+bp = Blueprint("executions", __name__, url_prefix="/api/v1")
+
+READ_BLOCK_MS = 1000
+KEEPALIVE_S = 15.0
+# A synchronous /execute waits this long beyond the job's own timeout (queue wait) before answering 503.
+SYNC_EXTRA_WAIT_S = 120.0
+
+
+def _services() -> Services:
+    return current_app.extensions["penny"]
+
+
+def _parse_request(services: Services) -> ExecutionRequest:
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    settings = services.settings
+    try:
+        data = execute_request_schema(max_timeout_ms=settings.max_execution_time).load(body)
+    except ValidationError as exc:
+        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
+    code_bytes = len(data["code"].encode())
+    if code_bytes > settings.max_code_bytes:
+        raise PayloadTooLarge(f"code is {code_bytes} bytes; the limit is {settings.max_code_bytes}",
+                              details={"codeBytes": code_bytes, "maxCodeBytes": settings.max_code_bytes})
+    if data["sessionId"] is not None:
+        raise Unsupported("sessions are not available in this version; omit sessionId",
+                          details={"field": "sessionId"})
+    if data["packages"]:
+        raise Unsupported("package installation is not available in this version; the image's packages "
+                          "(numpy, pandas, matplotlib, plotly, scipy) can be imported directly",
+                          details={"field": "packages"})
+    return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
+                            variables=data["variables"])
+
+
+def _submit(services: Services) -> tuple[str, ExecutionRequest, JobEvent]:
+    execution = _parse_request(services)
+    services.admission.check()
+    job_id = uuid.uuid4().hex
+    queued = services.store.create(job_id, execution)
+    try:
+        services.dispatcher.enqueue(job_id)
+    except Exception as exc:  # the broker is unreachable: the job was not accepted
+        record = services.store.get(job_id)
+        if record is not None:
+            services.store.finish_without_running(record, JobStatus.WORKER_LOST, error={
+                "type": "Unavailable", "message": "the job could not be queued", "traceback": []})
+        raise Unavailable("the job queue is unreachable", retry_after_s=5) from exc
+    return job_id, execution, queued
+
+
+def _reap_if_lost(services: Services) -> None:
+    services.store.reap_lost_jobs(services.registry.alive())
+
+
+def _events(services: Services, job_id: str, after: str) -> Iterator[JobEvent | None]:
+    """A job's events after `after`, until and including `result`; None items mark idle seconds."""
+    last = after
+    while True:
+        events = services.store.read_events(job_id, after=last, block_ms=READ_BLOCK_MS)
+        if not events:
+            yield None
+            continue
+        for event in events:
+            last = event.event_id
+            yield event
+            if event.type is EventType.RESULT:
+                return
+
+
+@bp.post("/execute")
+def execute() -> Response:
+    """Run code and answer with its ExecutionResult once it ends."""
+    services = _services()
+    job_id, execution, _ = _submit(services)
+    deadline = time.monotonic() + execution.timeout_ms / 1000 + SYNC_EXTRA_WAIT_S
+    for event in _events(services, job_id, "0-0"):
+        if event is not None and event.type is EventType.RESULT:
+            return jsonify(event.data)
+        if event is None:
+            _reap_if_lost(services)
+            if time.monotonic() > deadline:
+                raise Unavailable("the job did not finish in time; follow it with GET /api/v1/jobs/{id}",
+                                  details={"jobId": job_id}, retry_after_s=5)
+    raise Unavailable("the job's event stream expired", details={"jobId": job_id})
+
+
+def _sse_response(services: Services, job_id: str, after: str) -> Response:
+    def generate() -> Iterator[bytes]:
+        idle_since = time.monotonic()
+        for event in _events(services, job_id, after):
+            if event is None:
+                _reap_if_lost(services)
+                if time.monotonic() - idle_since >= KEEPALIVE_S:
+                    idle_since = time.monotonic()
+                    yield sse.KEEPALIVE
+                continue
+            idle_since = time.monotonic()
+            yield sse.format_event(event.event_id, event.type.value, event.data)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Response(stream_with_context(generate()), mimetype="text/event-stream", headers=headers)
+
+
+@bp.post("/execute/stream")
+def execute_stream() -> Response:
+    """Run code and stream its events (queued, started, stdout, stderr, result) as SSE."""
+    services = _services()
+    job_id, _, _ = _submit(services)
+    return _sse_response(services, job_id, "0-0")
+
+
+@bp.post("/jobs")
+def create_job() -> tuple[Response, int]:
+    """Queue code to run; answer at once with the job id."""
+    services = _services()
+    job_id, _, _ = _submit(services)
+    response = jsonify({"jobId": job_id, "status": JobStatus.QUEUED.value})
+    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
+    return response, 202
+
+
+def _job_view(services: Services, job_id: str) -> dict[str, Any]:
+    record = services.store.get(job_id)
+    if record is None:
+        raise NotFound(f"no job {job_id}", details={"jobId": job_id})
+    if record.status is JobStatus.RUNNING and record.worker not in services.admission.alive_workers():
+        _reap_if_lost(services)  # its worker died: end it worker_lost now rather than report `running`
+        record = services.store.get(job_id) or record
+    view: dict[str, Any] = {"jobId": job_id, "status": record.status.value, "worker": record.worker}
+    if record.result is not None:
+        view["result"] = record.result.to_api()
+    return view
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    """Where the job is, and its ExecutionResult once final."""
+    return jsonify(_job_view(_services(), job_id))
+
+
+@bp.get("/jobs/<job_id>/events")
+def job_events(job_id: str) -> Response:
+    """The job's events as SSE; Last-Event-ID (header or ?lastEventId=) resumes after that event."""
+    services = _services()
+    after = sse.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("lastEventId"))
+    if services.store.get(job_id) is None:
+        raise NotFound(f"no job {job_id}", details={"jobId": job_id})
+    return _sse_response(services, job_id, after)
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str) -> tuple[Response, int]:
+    """Cancel a job: a queued one never runs, a running one is killed."""
+    services = _services()
+    status = services.store.cancel(job_id)
+    if status is None:
+        raise NotFound(f"no job {job_id}", details={"jobId": job_id})
+    if status.is_final and status is not JobStatus.CANCELLED:
+        raise Conflict(f"job {job_id} already ended ({status.value})",
+                       details={"jobId": job_id, "status": status.value})
+    if status.is_final:
+        return jsonify({"jobId": job_id, "status": status.value}), 202
+    # Running: the worker kills it now; the job ends `cancelled` (GET the job or read its events).
+    return jsonify({"jobId": job_id, "status": status.value, "cancelRequested": True}), 202

@@ -1,0 +1,94 @@
+"""Request and response shapes of the API, as marshmallow schemas."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+_IDENTIFIER = validate.Regexp(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
+                              error="variable names must be Python identifiers not starting with '__'")
+
+
+def execute_request_schema(*, max_timeout_ms: int) -> Schema:
+    """The body of POST /execute, /execute/stream and /jobs; timeout is bounded by max_timeout_ms."""
+
+    class ExecuteRequestSchema(Schema):
+        class Meta:
+            unknown = RAISE
+
+        code = fields.String(required=True)
+        timeout = fields.Integer(strict=True, load_default=None,
+                                 validate=validate.Range(min=1, max=max_timeout_ms,
+                                                         error=f"timeout must be 1..{max_timeout_ms} ms"))
+        variables = fields.Dict(keys=fields.String(validate=_IDENTIFIER), load_default=dict)
+        sessionId = fields.String(load_default=None, allow_none=True)  # noqa: N815 (API field name)
+        packages = fields.List(fields.String(), load_default=None, allow_none=True)
+
+        @validates("code")
+        def _code_not_blank(self, value: str, **_: object) -> None:
+            if not value.strip():
+                raise ValidationError("code must not be empty")
+
+    return ExecuteRequestSchema()
+
+
+class ErrorSchema(Schema):
+    type = fields.String(required=True)
+    message = fields.String(required=True)
+    traceback = fields.List(fields.String(), required=True)
+
+
+class ValueSchema(Schema):
+    type = fields.String(required=True)
+    repr = fields.String(required=True)
+
+
+class MetricsSchema(Schema):
+    queuedMs = fields.Integer(required=True)  # noqa: N815
+    durationMs = fields.Integer(required=True)  # noqa: N815
+    cpuMs = fields.Integer(required=True)  # noqa: N815
+    peakMemoryBytes = fields.Integer(required=True)  # noqa: N815
+
+
+class ExecutionResultSchema(Schema):
+    """The ExecutionResult every finished job returns."""
+
+    class Meta:
+        unknown = RAISE
+
+    jobId = fields.String(required=True)  # noqa: N815
+    sessionId = fields.String(required=True, allow_none=True)  # noqa: N815
+    status = fields.String(required=True, validate=validate.OneOf([
+        "success", "error", "timeout", "memory_exceeded", "output_limit", "policy_violation", "cancelled",
+        "worker_lost"]))
+    stdout = fields.String(required=True)
+    stderr = fields.String(required=True)
+    truncated = fields.Boolean(required=True)
+    result = fields.Nested(ValueSchema, required=True, allow_none=True)
+    error = fields.Nested(ErrorSchema, required=True, allow_none=True)
+    plots = fields.List(fields.Dict(), required=True)
+    variables = fields.Dict(required=True)
+    metrics = fields.Nested(MetricsSchema, required=True)
+    worker = fields.String(required=True, allow_none=True)
+
+
+class JobSchema(Schema):
+    """GET /jobs/{id}: where the job is, and its result once final."""
+
+    class Meta:
+        unknown = RAISE
+
+    jobId = fields.String(required=True)  # noqa: N815
+    status = fields.String(required=True)
+    worker = fields.String(allow_none=True)
+    result = fields.Nested(ExecutionResultSchema, allow_none=True)
+
+
+class ErrorEnvelopeSchema(Schema):
+    """{"error": {code, message, details}} of every refused request."""
+
+    class _Body(Schema):
+        code = fields.String(required=True)
+        message = fields.String(required=True)
+        details = fields.Dict(required=True)
+
+    error = fields.Nested(_Body, required=True)

@@ -1,0 +1,58 @@
+"""`penny-api`: serve the API with gunicorn and gevent workers on SANDBOX_PORT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+log = logging.getLogger("penny.api")
+
+
+class PennyApi(BaseApplication):  # type: ignore[misc]
+    """Gunicorn application that builds the Flask app in each worker (after gevent has patched)."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from api.app import create_app
+
+        return create_app(self._settings)
+
+
+def main() -> None:
+    """Read Settings, warn when the service runs open, and serve until stopped."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        sys.exit(f"penny-api: {exc}")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = {
+        "bind": f"{os.environ.get('SANDBOX_HOST', '0.0.0.0')}:{settings.sandbox_port}",
+        "workers": settings.api_workers,
+        "worker_class": "gevent",
+        "worker_connections": 2000,
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "keepalive": 30,
+        "loglevel": settings.log_level.lower(),
+    }
+    log.info("serving on %s with %d gevent workers", options["bind"], settings.api_workers)
+    PennyApi(settings, options).run()
+
+
+if __name__ == "__main__":
+    main()

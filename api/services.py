@@ -1,0 +1,96 @@
+"""What the API's routes use: the job store, worker registry, admission control and the dispatcher."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+
+from core import keys
+from core.errors import Overloaded, Unavailable
+from core.jobs import JobStore
+from core.registry import WorkerRegistry
+from core.settings import Settings
+
+ALIVE_CACHE_S = 1.0
+
+
+class Dispatcher(Protocol):
+    """Hands a job id to the worker cluster."""
+
+    def enqueue(self, job_id: str) -> None: ...
+
+
+class CeleryDispatcher:
+    """Sends the execute task by name through a Celery producer (the API never imports workers/)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from celery import Celery
+
+        self._app = Celery("penny-api", broker=settings.redis_url, set_as_current=False)
+        self._app.conf.broker_connection_retry_on_startup = True
+
+    def enqueue(self, job_id: str) -> None:
+        self._app.send_task(keys.EXECUTE_TASK, args=[job_id], queue=keys.SHARED_QUEUE)
+
+
+class Admission:
+    """Refuses work the cluster cannot take: 503 with no live worker, 429 when the queue is full."""
+
+    def __init__(self, client: redis.Redis, registry: WorkerRegistry, *, max_queue_depth: int) -> None:
+        self._redis = client
+        self._registry = registry
+        self._max_queue_depth = max_queue_depth
+        self._alive: dict[str, Any] = {}
+        self._alive_at = 0.0
+
+    def alive_workers(self) -> dict[str, Any]:
+        """Live workers, re-read at most once a second per API process."""
+        now = time.monotonic()
+        if now - self._alive_at > ALIVE_CACHE_S or not self._alive:
+            self._alive = self._registry.alive()
+            self._alive_at = now
+        return self._alive
+
+    def queue_depth(self) -> int:
+        return int(self._redis.llen(keys.SHARED_QUEUE))
+
+    def check(self) -> None:
+        """Raise Unavailable or Overloaded when a new job should not be accepted."""
+        if not self.alive_workers():
+            raise Unavailable("no worker is running; try again shortly", retry_after_s=5)
+        depth = self.queue_depth()
+        if depth >= self._max_queue_depth:
+            raise Overloaded("the job queue is full; try again shortly", retry_after_s=2,
+                             details={"queueDepth": depth, "maxQueueDepth": self._max_queue_depth})
+
+
+@dataclass
+class Services:
+    """The API's collaborators, built once per process."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    registry: WorkerRegistry
+    admission: Admission
+    dispatcher: Dispatcher
+    started_at: float
+
+    @classmethod
+    def build(cls, settings: Settings, *, client: redis.Redis | None = None,
+              dispatcher: Dispatcher | None = None) -> Services:
+        client = client or redis.Redis.from_url(settings.redis_url, health_check_interval=30,
+                                                socket_connect_timeout=2)
+        registry = WorkerRegistry(client, ttl_s=settings.heartbeat_ttl_seconds)
+        return cls(
+            settings=settings,
+            redis=client,
+            store=JobStore(client, retention_s=settings.job_retention_seconds),
+            registry=registry,
+            admission=Admission(client, registry, max_queue_depth=settings.max_queue_depth),
+            dispatcher=dispatcher or CeleryDispatcher(settings),
+            started_at=time.time(),
+        )

@@ -1,0 +1,1 @@
+"""What the API and the workers share: settings, models, errors, Redis keys and the job store."""

@@ -1,0 +1,232 @@
+"""JobStore: a job's record and its event stream in Redis, with the atomic state transitions.
+
+A job moves queued -> running -> final exactly once. Every transition is one Lua script, so a worker
+finishing, a cancel and the reaper can race without a job ending twice or an event being written after
+`result`. Events go to a Redis Stream per job: clients that connect late or reconnect with Last-Event-ID
+read exactly what they missed (stream ids are the SSE ids).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from core import keys
+from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds since the epoch (comparable across hosts)."""
+    return int(time.time() * 1000)
+
+
+# KEYS: job, events, running. ARGV: worker, now_ms, ttl_s, started_event_json, job_id.
+# Returns {request_json, created_ms} if the job was queued (now running), else false.
+_CLAIM = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' then return false end
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[5], ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'type', 'started', 'data', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return redis.call('HMGET', KEYS[1], 'request', 'created_ms')
+"""
+
+# KEYS: job, events, running. ARGV: status, result_json, now_ms, ttl_s, job_id.
+# Returns the result event id, or false if the job was already final (or is unknown).
+_FINISH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' and status ~= 'running' then return false end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'finished_ms', ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[5])
+local id = redis.call('XADD', KEYS[2], '*', 'type', 'result', 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return id
+"""
+
+# KEYS: job, events. ARGV: type, data_json. Appends only while the job is running.
+_APPEND = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return false end
+return redis.call('XADD', KEYS[2], '*', 'type', ARGV[1], 'data', ARGV[2])
+"""
+
+# KEYS: job. Marks a running job for cancellation; returns the status seen.
+_REQUEST_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'running' then redis.call('HSET', KEYS[1], 'cancel', '1') end
+return status
+"""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as stored: its request, where it is, and its result once final."""
+
+    job_id: str
+    status: JobStatus
+    request: ExecutionRequest
+    created_ms: int
+    started_ms: int | None
+    finished_ms: int | None
+    worker: str | None
+    result: ExecutionResult | None
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One entry of a job's stream; `event_id` is the Redis stream id, used as the SSE id."""
+
+    event_id: str
+    type: EventType
+    data: dict[str, Any]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JobStore:
+    """Reads and writes jobs and their events; every method is one or two Redis round trips."""
+
+    def __init__(self, client: redis.Redis, *, retention_s: int) -> None:
+        self._redis = client
+        self._retention_s = retention_s
+        self._claim = client.register_script(_CLAIM)
+        self._finish = client.register_script(_FINISH)
+        self._append = client.register_script(_APPEND)
+        self._request_cancel = client.register_script(_REQUEST_CANCEL)
+
+    def create(self, job_id: str, request: ExecutionRequest) -> JobEvent:
+        """Store a new queued job and its `queued` event; returns that event."""
+        created = now_ms()
+        data = json.dumps({"jobId": job_id, "status": JobStatus.QUEUED.value})
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.job_key(job_id), mapping={
+            "status": JobStatus.QUEUED.value,
+            "request": request.to_json(),
+            "created_ms": created,
+            "tenant": request.tenant,
+        })
+        pipe.expire(keys.job_key(job_id), self._retention_s)
+        pipe.xadd(keys.job_events_key(job_id), {"type": EventType.QUEUED.value, "data": data})
+        pipe.expire(keys.job_events_key(job_id), self._retention_s)
+        _, _, event_id, _ = pipe.execute()
+        return JobEvent(_text(event_id), EventType.QUEUED, json.loads(data))
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job's record, or None when unknown or expired."""
+        raw = {_text(k): _text(v) for k, v in self._redis.hgetall(keys.job_key(job_id)).items()}
+        if "status" not in raw:
+            return None
+        result = ExecutionResult.from_api(json.loads(raw["result"])) if "result" in raw else None
+        return JobRecord(
+            job_id=job_id,
+            status=JobStatus(raw["status"]),
+            request=ExecutionRequest.from_json(raw["request"]),
+            created_ms=int(raw["created_ms"]),
+            started_ms=int(raw["started_ms"]) if "started_ms" in raw else None,
+            finished_ms=int(raw["finished_ms"]) if "finished_ms" in raw else None,
+            worker=raw.get("worker"),
+            result=result,
+            cancel_requested=raw.get("cancel") == "1",
+        )
+
+    def claim(self, job_id: str, worker: str) -> tuple[ExecutionRequest, int] | None:
+        """Move a queued job to running on `worker`: (request, created_ms), or None if it was cancelled,
+        finished or expired."""
+        started = json.dumps({"jobId": job_id, "worker": worker})
+        raw = self._claim(
+            keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.RUNNING_JOBS],
+            args=[worker, now_ms(), self._retention_s, started, job_id],
+        )
+        if not raw:
+            return None
+        request_json, created_ms = raw
+        return ExecutionRequest.from_json(_text(request_json)), int(created_ms)
+
+    def append(self, job_id: str, event_type: EventType, data: dict[str, Any]) -> str | None:
+        """Add an output event to a running job; returns its id, or None once the job is final."""
+        event_id = self._append(
+            keys=[keys.job_key(job_id), keys.job_events_key(job_id)],
+            args=[event_type.value, json.dumps(data)],
+        )
+        return _text(event_id) if event_id else None
+
+    def finish(self, result: ExecutionResult) -> bool:
+        """Make the job final with `result` (also its `result` event); False if it already was final."""
+        event_id = self._finish(
+            keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS],
+            args=[result.status.value, json.dumps(result.to_api()), now_ms(), self._retention_s,
+                  result.job_id],
+        )
+        return bool(event_id)
+
+    def finish_without_running(self, record: JobRecord, status: JobStatus, *,
+                               error: dict[str, Any] | None = None) -> bool:
+        """End a job our machinery gave up on (cancelled, worker lost) with an empty result."""
+        started = record.started_ms or now_ms()
+        result = ExecutionResult(
+            job_id=record.job_id,
+            status=status,
+            session_id=record.request.session_id,
+            error=error,
+            metrics=Metrics(queued_ms=max(0, started - record.created_ms)),
+            worker=record.worker,
+        )
+        return self.finish(result)
+
+    def cancel(self, job_id: str) -> JobStatus | None:
+        """Cancel a job: a queued one ends now, a running one is flagged and its worker told to kill it."""
+        seen = self._request_cancel(keys=[keys.job_key(job_id)], args=[])
+        if seen is None:
+            return None
+        status = JobStatus(_text(seen))
+        if status is JobStatus.QUEUED:
+            record = self.get(job_id)
+            if record is not None and self.finish_without_running(record, JobStatus.CANCELLED):
+                return JobStatus.CANCELLED
+            return self.cancel(job_id)  # it was claimed meanwhile: cancel it as a running job
+        if status is JobStatus.RUNNING:
+            self._redis.publish(keys.CANCEL_CHANNEL, job_id)
+        return status
+
+    def read_events(self, job_id: str, *, after: str = "0-0", block_ms: int | None = None,
+                    count: int = 500) -> list[JobEvent]:
+        """Events after stream id `after` (exclusive), waiting up to block_ms for the first one."""
+        reply = self._redis.xread({keys.job_events_key(job_id): after}, count=count, block=block_ms)
+        events: list[JobEvent] = []
+        for _stream, entries in reply or []:
+            for event_id, fields in entries:
+                decoded = {_text(k): _text(v) for k, v in fields.items()}
+                event_type = EventType(decoded["type"])
+                events.append(JobEvent(_text(event_id), event_type, json.loads(decoded["data"])))
+        return events
+
+    def running_jobs(self) -> dict[str, str]:
+        """Job id -> worker name for every claimed, unfinished job."""
+        raw = self._redis.hgetall(keys.RUNNING_JOBS)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def reap_lost_jobs(self, alive_workers: Iterable[str]) -> list[str]:
+        """End as worker_lost every running job whose worker is not alive; returns their ids."""
+        alive = set(alive_workers)
+        reaped: list[str] = []
+        for job_id, worker in self.running_jobs().items():
+            if worker in alive:
+                continue
+            record = self.get(job_id)
+            if record is None:
+                self._redis.hdel(keys.RUNNING_JOBS, job_id)
+                continue
+            error = {"type": "WorkerLost", "message": f"worker {worker} stopped while running this job",
+                     "traceback": []}
+            if self.finish_without_running(record, JobStatus.WORKER_LOST, error=error):
+                reaped.append(job_id)
+        return reaped

@@ -1,0 +1,131 @@
+"""Statuses, the job record and the ExecutionResult, with the one place they turn into API JSON."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is; the values are the API strings."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY_EXCEEDED = "memory_exceeded"
+    OUTPUT_LIMIT = "output_limit"
+    POLICY_VIOLATION = "policy_violation"
+    CANCELLED = "cancelled"
+    WORKER_LOST = "worker_lost"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class EventType(enum.StrEnum):
+    """Kinds of event on a job's stream (the SSE `event:` names)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    PLOT = "plot"
+    METRICS = "metrics"
+    RESULT = "result"
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """What a client asked to run; stored with the job so the worker needs only the job id."""
+
+    code: str
+    timeout_ms: int
+    variables: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    tenant: str = "default"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> ExecutionRequest:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Resource figures of one execution, in milliseconds and bytes."""
+
+    queued_ms: int = 0
+    duration_ms: int = 0
+    cpu_ms: int = 0
+    peak_memory_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """How one execution ended: the ExecutionResult of the API."""
+
+    job_id: str
+    status: JobStatus
+    session_id: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    truncated: bool = False
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    plots: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    worker: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The camelCase JSON object the API returns."""
+        return {
+            "jobId": self.job_id,
+            "sessionId": self.session_id,
+            "status": self.status.value,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "truncated": self.truncated,
+            "result": self.result,
+            "error": self.error,
+            "plots": self.plots,
+            "variables": self.variables,
+            "metrics": {
+                "queuedMs": self.metrics.queued_ms,
+                "durationMs": self.metrics.duration_ms,
+                "cpuMs": self.metrics.cpu_ms,
+                "peakMemoryBytes": self.metrics.peak_memory_bytes,
+            },
+            "worker": self.worker,
+        }
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> ExecutionResult:
+        """Inverse of to_api (results are stored in Redis in their API form)."""
+        metrics = data.get("metrics") or {}
+        return cls(
+            job_id=data["jobId"],
+            status=JobStatus(data["status"]),
+            session_id=data.get("sessionId"),
+            stdout=data.get("stdout", ""),
+            stderr=data.get("stderr", ""),
+            truncated=bool(data.get("truncated", False)),
+            result=data.get("result"),
+            error=data.get("error"),
+            plots=list(data.get("plots") or []),
+            variables=dict(data.get("variables") or {}),
+            metrics=Metrics(
+                queued_ms=int(metrics.get("queuedMs", 0)),
+                duration_ms=int(metrics.get("durationMs", 0)),
+                cpu_ms=int(metrics.get("cpuMs", 0)),
+                peak_memory_bytes=int(metrics.get("peakMemoryBytes", 0)),
+            ),
+            worker=data.get("worker"),
+        )

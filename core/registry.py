@@ -1,0 +1,41 @@
+"""WorkerRegistry: worker heartbeats with a TTL, and who is alive."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from core import keys
+
+
+class WorkerRegistry:
+    """Workers announce themselves every second; a worker whose key expired is dead."""
+
+    def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
+        self._redis = client
+        self._ttl_s = ttl_s
+
+    def beat(self, worker: str, info: dict[str, Any]) -> None:
+        """Refresh `worker`'s heartbeat with its current info (pool figures, queues...)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(keys.worker_heartbeat_key(worker), json.dumps(info), ex=self._ttl_s)
+        pipe.sadd(keys.WORKERS, worker)
+        pipe.execute()
+
+    def leave(self, worker: str) -> None:
+        """Remove `worker` at once (graceful shutdown)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(keys.worker_heartbeat_key(worker))
+        pipe.srem(keys.WORKERS, worker)
+        pipe.execute()
+
+    def alive(self) -> dict[str, dict[str, Any]]:
+        """Worker name -> its last heartbeat info, for every worker whose heartbeat has not expired."""
+        names = sorted(name.decode() if isinstance(name, bytes) else name
+                       for name in self._redis.smembers(keys.WORKERS))
+        if not names:
+            return {}
+        values = self._redis.mget([keys.worker_heartbeat_key(name) for name in names])
+        return {name: json.loads(value) for name, value in zip(names, values, strict=True) if value}

@@ -1,0 +1,89 @@
+"""The kernel: the forked process that runs user code, one request after another, in its own namespace.
+
+It runs as a child of the supervisor with fd 0 on /dev/null, fd 1 and fd 2 on the supervisor's output
+pipes, fd 3 the request pipe and fd 4 the result pipe. Nothing else of the supervisor stays open in it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import resource
+import sys
+from typing import Any, NoReturn
+
+from sandbox_runtime import protocol
+from sandbox_runtime.cell import run_cell
+
+REQUEST_FD = 3
+RESULT_FD = 4
+
+
+def _text_stream(fd: int) -> io.TextIOWrapper:
+    # Line buffering over an unbuffered file: each complete line reaches the pipe in one write, at once.
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", line_buffering=True)
+
+
+def _fresh_namespace() -> dict[str, Any]:
+    return {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+
+
+def _reseed_random_generators() -> None:
+    # After fork every kernel would repeat the parent's random sequence; stdlib `random` reseeds itself.
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
+def _usage() -> tuple[float, int]:
+    """(cpu seconds, peak RSS bytes) of this process and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return cpu, max(own.ru_maxrss, children.ru_maxrss) * 1024
+
+
+def setup_child_fds(request_r: int, result_w: int, stdout_w: int, stderr_w: int) -> None:
+    """Arrange the kernel's fds (see module docstring) and close everything else inherited."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    for source, target in ((devnull, 0), (stdout_w, 1), (stderr_w, 2),
+                           (request_r, REQUEST_FD), (result_w, RESULT_FD)):
+        if source != target:
+            os.dup2(source, target, inheritable=target <= 2)
+    os.closerange(RESULT_FD + 1, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 1024)
+    os.set_inheritable(REQUEST_FD, False)
+    os.set_inheritable(RESULT_FD, False)
+
+
+def kernel_main() -> NoReturn:
+    """Serve requests from REQUEST_FD until it closes; never returns."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")  # when the sandbox runs out of memory, the user's process goes first
+    except OSError:
+        pass
+    sys.stdin = open(os.devnull)
+    sys.stdout = _text_stream(1)
+    sys.stderr = _text_stream(2)
+    _reseed_random_generators()
+    # A throwaway cell before the real one takes the copy-on-write faults of compiling and running code
+    # while the kernel waits, not while the user waits.
+    run_cell("_ = str(1)", _fresh_namespace())
+    reader = protocol.LineReader(REQUEST_FD)
+    namespace = _fresh_namespace()
+    while True:
+        request = reader.read_one()
+        if request is None:
+            os._exit(0)
+        namespace.update(request.get("variables") or {})
+        cpu_before, _ = _usage()
+        outcome = run_cell(request["code"], namespace)
+        cpu_after, peak_bytes = _usage()
+        protocol.write_message(RESULT_FD, {
+            "result": outcome.result,
+            "error": outcome.error,
+            "cpu_ms": int((cpu_after - cpu_before) * 1000),
+            "peak_memory_bytes": peak_bytes,
+        })

@@ -1,0 +1,67 @@
+"""The runtime's main loop: read requests on stdin, answer on stdout."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+from sandbox_runtime import protocol
+from sandbox_runtime.supervisor import Supervisor
+
+STDIN_FD = 0
+STDOUT_FD = 1
+
+
+def preload(modules: list[str]) -> dict[str, str]:
+    """Import the listed modules once, so every kernel gets them for free; returns failures by name."""
+    failures: dict[str, str] = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a missing optional library must not stop the sandbox
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    return failures
+
+
+def _emit(message: dict[str, Any]) -> None:
+    protocol.write_message(STDOUT_FD, message)
+
+
+def serve(*, preload_modules: list[str], wipe_paths: list[str]) -> None:
+    """Answer requests until stdin closes."""
+    failed = preload(preload_modules)
+    # Kernels are forked from this process: frozen objects are never traversed by the kernels' garbage
+    # collector, so their memory pages stay shared instead of being copied on first touch.
+    gc.freeze()
+    supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths)
+    supervisor.reset()
+    control = protocol.LineReader(STDIN_FD)
+    _emit({"ev": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "preloadFailed": failed})
+    while (request := control.read_one()) is not None:
+        op = request.get("op")
+        if op == "exec":
+            _emit(supervisor.run(request, control))
+            survivors = supervisor.reset()
+            if survivors:
+                _emit({"ev": "fatal", "message": f"could not wipe {survivors[:5]}"})
+                return
+        elif op == "ping":
+            _emit({"ev": "pong"})
+        elif op != "cancel":  # a cancel that arrives after its job ended is moot
+            _emit({"ev": "fatal", "message": f"unknown op {op!r}"})
+
+
+def main() -> None:
+    """Container entry point; configuration comes from PENNY_* environment variables."""
+    modules = [m for m in os.environ.get("PENNY_PRELOAD", "").split(",") if m.strip()]
+    wipe_paths = [p for p in os.environ.get("PENNY_WIPE_PATHS", "/workspace:/tmp").split(":") if p]
+    try:
+        serve(preload_modules=modules, wipe_paths=wipe_paths)
+    except Exception:
+        traceback.print_exc()
+        _emit({"ev": "fatal", "message": "the runtime failed; see the container log"})
+        raise SystemExit(1) from None

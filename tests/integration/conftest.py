@@ -1,0 +1,122 @@
+"""The real thing: Redis, a Celery worker process with its warm pool of Docker sandboxes, the API over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import requests
+
+import stack
+from tests.conftest import require
+
+IMAGE = "penny-sandbox:latest"
+TEST_SETTINGS = {
+    "POOL_SIZE": "4",
+    "MAX_EXECUTION_TIME": "20000",
+    "OUTPUT_LIMIT_BYTES": str(1024 * 1024),
+    "HEARTBEAT_TTL_SECONDS": "3",
+    "JOB_RETENTION_SECONDS": "600",
+}
+
+
+@dataclass
+class Cluster:
+    """A running stack and helpers to talk to it over HTTP."""
+
+    stack: stack.Stack
+    url: str
+    worker_prefix: str
+
+    def execute(self, code: str, **body: Any) -> dict[str, Any]:
+        response = requests.post(f"{self.url}/api/v1/execute", json={"code": code, **body}, timeout=120)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def submit(self, code: str, **body: Any) -> str:
+        response = requests.post(f"{self.url}/api/v1/jobs", json={"code": code, **body}, timeout=30)
+        assert response.status_code == 202, response.text
+        return str(response.json()["jobId"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = requests.get(f"{self.url}/api/v1/jobs/{job_id}", timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def events(self, job_id: str, *, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        with requests.get(f"{self.url}/api/v1/jobs/{job_id}/events", headers=headers, stream=True,
+                          timeout=120) as response:
+            assert response.status_code == 200, response.text
+            yield from parse_sse(response)
+
+
+def parse_sse(response: requests.Response) -> Iterator[dict[str, Any]]:
+    """SSE events of a streaming response as {id, event, data}, as they arrive."""
+    fields: dict[str, str] = {}
+    for line in response.iter_lines(decode_unicode=True):
+        if line == "":
+            if "event" in fields:
+                yield {"id": fields["id"], "event": fields["event"], "data": json.loads(fields["data"])}
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+
+
+def _docker_ready() -> bool:
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+        client.images.get(IMAGE)
+        return True
+    except Exception:
+        return False
+
+
+def _remove_test_containers(prefix: str) -> None:
+    client = docker.from_env(timeout=30)
+    for container in client.containers.list(all=True, filters={"label": "penny.sandbox=1"}):
+        if container.labels.get("penny.worker", "").startswith(prefix):
+            container.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def services_ready() -> None:
+    require(shutil.which("redis-server") is not None, "redis-server is not installed (run `make test`)")
+    require(_docker_ready(), f"no Docker engine or no {IMAGE} image (run `make test`)")
+
+
+@pytest.fixture(scope="session")
+def log_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack-logs")
+
+
+@pytest.fixture(scope="session")
+def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    try:
+        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "main",
+                               **TEST_SETTINGS) as (running, url):
+            yield Cluster(running, url, prefix)
+    finally:
+        _remove_test_containers(prefix)
+
+
+@pytest.fixture
+def own_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
+    """A separate small stack (own Redis, API, one worker) for tests that break their worker."""
+    prefix = f"own-{uuid.uuid4().hex[:8]}"
+    try:
+        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / prefix,
+                               **{**TEST_SETTINGS, "POOL_SIZE": "1", "PRELOAD_MODULES": "json"}) as (running, url):
+            yield Cluster(running, url, prefix)
+    finally:
+        _remove_test_containers(prefix)

@@ -1,0 +1,55 @@
+"""The Celery app of a worker host, built from Settings (no module-level configuration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from core import keys
+from core.settings import Settings
+from workers.host import WorkerHost
+
+
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app whose worker runs jobs through a WorkerHost created when the worker starts."""
+    app = Celery("penny", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=keys.SHARED_QUEUE,
+        # Results live in our JobStore (Redis Streams + job hash), not in a Celery result backend.
+        task_ignore_result=True,
+        # Early ack, deliberately: with the Redis transport an unacked message comes back only after
+        # visibility_timeout, which must exceed the longest queue wait plus run, so redelivery after a
+        # worker death would take minutes. Instead the heartbeat reaper ends such a job `worker_lost`
+        # within heartbeat_ttl_seconds, and the client decides whether to resubmit.
+        task_acks_late=False,
+        task_reject_on_worker_lost=False,
+        # Prefetch 1: a busy worker does not hoard jobs another worker host could start now.
+        worker_prefetch_multiplier=1,
+        # Task events for Flower.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=True,
+    )
+    holder: dict[str, WorkerHost] = {}
+
+    @app.task(name=keys.EXECUTE_TASK, ignore_result=True)
+    def execute(job_id: str) -> str | None:
+        """Run the job `job_id` (everything else is in its record)."""
+        status = holder["host"].runner.run(job_id)
+        return status.value if status else None
+
+    def on_worker_init(**_: Any) -> None:
+        host = WorkerHost(settings)
+        host.start()
+        holder["host"] = host
+
+    def on_worker_shutdown(**_: Any) -> None:
+        host = holder.pop("host", None)
+        if host is not None:
+            host.close()
+
+    signals.worker_init.connect(on_worker_init, weak=False)
+    signals.worker_shutdown.connect(on_worker_shutdown, weak=False)
+    return app

@@ -1,0 +1,65 @@
+"""The one function that decides how a sandbox container is locked down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docker.types import LogConfig, Ulimit
+
+from core.settings import Settings
+
+SANDBOX_UID = 1000
+# Every path the sandbox can write; the runtime wipes each of them between stateless jobs.
+WRITABLE_PATHS = ("/workspace", "/tmp", "/dev/shm", "/dev/mqueue")
+LABEL_SANDBOX = "penny.sandbox"
+LABEL_WORKER = "penny.worker"
+LABEL_POOL = "penny.pool"
+OPEN_FILES_LIMIT = 1024
+
+
+def sandbox_container_config(settings: Settings, *, labels: dict[str, str]) -> dict[str, Any]:
+    """Keyword arguments for docker's containers.create: every hardening choice, in one place."""
+    cpu_nanos = int(settings.max_cpu_percent / 100 * 1_000_000_000)
+    return {
+        "image": settings.docker_image,
+        "detach": True,
+        # The worker talks to the runtime over the attach stream (stdin/stdout). docker-py sets StdinOnce
+        # with stdin_open: the runtime's stdin closes when the worker's connection drops, so an orphaned
+        # sandbox exits by itself.
+        "stdin_open": True,
+        "tty": False,
+        "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
+        "working_dir": "/workspace",
+        "hostname": "sandbox",
+        "network_mode": "bridge" if settings.enable_networking else "none",
+        "read_only": True,
+        "tmpfs": {
+            "/workspace": (f"rw,nosuid,nodev,size={settings.workspace_size_bytes},"
+                           f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700"),
+            "/tmp": f"rw,nosuid,nodev,noexec,size={settings.tmp_size_bytes},mode=1777",
+        },
+        "shm_size": 16 * 1024 * 1024,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "pids_limit": settings.pids_limit,
+        "mem_limit": settings.max_memory_per_session,
+        "memswap_limit": settings.max_memory_per_session,  # equal to memory: no swap
+        "nano_cpus": cpu_nanos,
+        "ulimits": [
+            Ulimit(name="fsize", soft=settings.max_file_size_bytes, hard=settings.max_file_size_bytes),
+            Ulimit(name="nofile", soft=OPEN_FILES_LIMIT, hard=OPEN_FILES_LIMIT),
+            Ulimit(name="core", soft=0, hard=0),
+        ],
+        # The runtime's stdout is our protocol: logging it would copy every job's output to disk.
+        "log_config": LogConfig(type=LogConfig.types.NONE),
+        "auto_remove": True,
+        "environment": {
+            "PENNY_PRELOAD": ",".join(settings.preload_modules),
+            "PENNY_WIPE_PATHS": ":".join(WRITABLE_PATHS),
+            # One BLAS thread: no thread pool to break across fork, and the CPU quota is one core anyway.
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        },
+        "labels": {LABEL_SANDBOX: "1", **labels},
+    }

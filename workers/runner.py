@@ -1,0 +1,130 @@
+"""JobRunner: takes a job id, runs its request in a pooled sandbox, streams events, stores the result."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import SandboxError
+from core.jobs import JobStore, now_ms
+from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
+from core.settings import Settings
+from workers.pool import SandboxPool
+from workers.sandbox import Sandbox, failure_done
+
+log = logging.getLogger(__name__)
+
+SANDBOX_WAIT_S = 60.0
+
+
+@dataclass
+class ActiveJob:
+    """A job this worker has taken; the lock orders `start` against a concurrent `cancel`."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cancelled: bool = False
+    sandbox: Sandbox | None = None
+
+    def start_on(self, sandbox: Sandbox, request: dict[str, Any]) -> bool:
+        """Send the request unless the job was cancelled first; False means it was."""
+        with self.lock:
+            if self.cancelled:
+                return False
+            sandbox.send(request)
+            self.sandbox = sandbox
+            return True
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.cancelled = True
+            if self.sandbox is not None:
+                self.sandbox.request_cancel()
+
+
+class JobRunner:
+    """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
+
+    def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool) -> None:
+        self._settings = settings
+        self._store = store
+        self._pool = pool
+        self._active: dict[str, ActiveJob] = {}
+        self._lock = threading.Lock()
+
+    def cancel(self, job_id: str) -> bool:
+        """Kill job_id if it runs here; False if it does not."""
+        with self._lock:
+            active = self._active.get(job_id)
+        if active is None:
+            return False
+        active.cancel()
+        return True
+
+    def run(self, job_id: str) -> JobStatus | None:
+        """Run one job to its end; None if it was no longer queued (cancelled, expired, taken)."""
+        active = ActiveJob()
+        with self._lock:
+            # Registered before the claim, so a cancel published right after the claim finds it.
+            self._active[job_id] = active
+        try:
+            claimed = self._store.claim(job_id, self._settings.worker_name)
+            if claimed is None:
+                return None
+            request, created_ms = claimed
+            started_ms = now_ms()
+            log.info("job %s started on %s", job_id, self._settings.worker_name)
+            done, stdout, stderr = self._execute(job_id, request, active)
+            result = self._result(job_id, request, done, stdout, stderr, queued_ms=started_ms - created_ms)
+            self._store.finish(result)
+            log.info("job %s ended %s in %s ms", job_id, result.status.value, result.metrics.duration_ms)
+            return result.status
+        finally:
+            with self._lock:
+                self._active.pop(job_id, None)
+
+    def _execute(self, job_id: str, request: ExecutionRequest,
+                 active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
+        outputs: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+        def on_output(stream: str, text: str) -> None:
+            outputs[stream].append(text)
+            self._store.append(job_id, EventType(stream), {"text": text})
+
+        try:
+            sandbox = self._pool.acquire(SANDBOX_WAIT_S)
+        except SandboxError as exc:
+            return failure_done("error", "SandboxUnavailable", str(exc)), [], []
+        try:
+            message = {"op": "exec", "code": request.code, "timeout_ms": request.timeout_ms,
+                       "variables": request.variables,
+                       "output_limit_bytes": self._settings.output_limit_bytes}
+            try:
+                if not active.start_on(sandbox, message):
+                    return failure_done("cancelled", "Cancelled", "cancelled before it started"), [], []
+            except SandboxError as exc:
+                sandbox.destroy()
+                return failure_done("error", "SandboxError", f"the sandbox failed: {exc}"), [], []
+            done = sandbox.collect(request.timeout_ms, on_output)
+        finally:
+            self._pool.release(sandbox)
+        return done, outputs["stdout"], outputs["stderr"]
+
+    def _result(self, job_id: str, request: ExecutionRequest, done: dict[str, Any], stdout: list[str],
+                stderr: list[str], *, queued_ms: int) -> ExecutionResult:
+        return ExecutionResult(
+            job_id=job_id,
+            status=JobStatus(done["status"]),
+            session_id=request.session_id,
+            stdout="".join(stdout),
+            stderr="".join(stderr),
+            truncated=bool(done.get("truncated")),
+            result=done.get("result"),
+            error=done.get("error"),
+            metrics=Metrics(queued_ms=max(0, queued_ms), duration_ms=int(done.get("duration_ms", 0)),
+                            cpu_ms=int(done.get("cpu_ms", 0)),
+                            peak_memory_bytes=int(done.get("peak_memory_bytes", 0))),
+            worker=self._settings.worker_name,
+        )
+
