@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -122,7 +122,8 @@ class JobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None when unknown or expired."""
-        raw = {_text(k): _text(v) for k, v in self._redis.hgetall(keys.job_key(job_id)).items()}
+        stored = cast(dict[bytes, bytes], self._redis.hgetall(keys.job_key(job_id)))
+        raw = {_text(k): _text(v) for k, v in stored.items()}
         if "status" not in raw:
             return None
         result = ExecutionResult.from_api(json.loads(raw["result"])) if "result" in raw else None
@@ -200,7 +201,7 @@ class JobStore:
     def read_events(self, job_id: str, *, after: str = "0-0", block_ms: int | None = None,
                     count: int = 500) -> list[JobEvent]:
         """Events after stream id `after` (exclusive), waiting up to block_ms for the first one."""
-        reply = self._redis.xread({keys.job_events_key(job_id): after}, count=count, block=block_ms)
+        reply = cast(list[Any], self._redis.xread({keys.job_events_key(job_id): after}, count=count, block=block_ms))
         events: list[JobEvent] = []
         for _stream, entries in reply or []:
             for event_id, fields in entries:
@@ -211,7 +212,7 @@ class JobStore:
 
     def running_jobs(self) -> dict[str, str]:
         """Job id -> worker name for every claimed, unfinished job."""
-        raw = self._redis.hgetall(keys.RUNNING_JOBS)
+        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.RUNNING_JOBS))
         return {_text(k): _text(v) for k, v in raw.items()}
 
     def reap_lost_jobs(self, alive_workers: Iterable[str]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -34,8 +34,8 @@ class WorkerRegistry:
     def alive(self) -> dict[str, dict[str, Any]]:
         """Worker name -> its last heartbeat info, for every worker whose heartbeat has not expired."""
         names = sorted(name.decode() if isinstance(name, bytes) else name
-                       for name in self._redis.smembers(keys.WORKERS))
+                       for name in cast(set[bytes], self._redis.smembers(keys.WORKERS)))
         if not names:
             return {}
-        values = self._redis.mget([keys.worker_heartbeat_key(name) for name in names])
+        values = cast(list[bytes | None], self._redis.mget([keys.worker_heartbeat_key(name) for name in names]))
         return {name: json.loads(value) for name, value in zip(names, values, strict=True) if value}

@@ -56,8 +56,10 @@ def compile_cell(source: str) -> tuple[types.CodeType | None, types.CodeType | N
     tree = ast.parse(source, filename=CELL_FILENAME, mode="exec")
     linecache.cache[CELL_FILENAME] = (len(source), None, source.splitlines(True), CELL_FILENAME)
     tail: ast.expr | None = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        tail = tree.body.pop().value
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        tree.body.pop()
+        tail = last.value
     body = compile(tree, CELL_FILENAME, "exec") if tree.body else None
     expression = compile(ast.Expression(tail), CELL_FILENAME, "eval") if tail is not None else None
     return body, expression

@@ -22,10 +22,10 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str]) -> d
     cpu_nanos = int(settings.max_cpu_percent / 100 * 1_000_000_000)
     return {
         "image": settings.docker_image,
-        "detach": True,
-        # The worker talks to the runtime over the attach stream (stdin/stdout). docker-py sets StdinOnce
-        # with stdin_open: the runtime's stdin closes when the worker's connection drops, so an orphaned
-        # sandbox exits by itself.
+        # The worker talks to the runtime over the attach stream (stdin/stdout). An attached config
+        # (detach False) with stdin_open makes docker-py set StdinOnce: the runtime's stdin closes when the
+        # worker's connection drops, so an orphaned sandbox exits by itself.
+        "detach": False,
         "stdin_open": True,
         "tty": False,
         "user": f"{SANDBOX_UID}:{SANDBOX_UID}",

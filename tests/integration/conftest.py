@@ -13,8 +13,8 @@ from typing import Any
 import docker
 import pytest
 import requests
-
 import stack
+
 from tests.conftest import require
 
 IMAGE = "penny-sandbox:latest"
