@@ -10,11 +10,13 @@ import builtins
 import io
 import os
 import resource
+import signal
 import sys
 from typing import Any, NoReturn
 
 from sandbox_runtime import protocol
-from sandbox_runtime.cell import run_cell
+from sandbox_runtime.cell import CellOutcome, format_error, run_cell
+from sandbox_runtime.variables import summarize
 
 REQUEST_FD = 3
 RESULT_FD = 4
@@ -67,6 +69,7 @@ def kernel_main() -> NoReturn:
     sys.stdin = open(os.devnull)
     sys.stdout = _text_stream(1)
     sys.stderr = _text_stream(2)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _reseed_random_generators()
     # A throwaway cell before the real one takes the copy-on-write faults of compiling and running code
     # while the kernel waits, not while the user waits.
@@ -79,11 +82,20 @@ def kernel_main() -> NoReturn:
             os._exit(0)
         namespace.update(request.get("variables") or {})
         cpu_before, _ = _usage()
-        outcome = run_cell(request["code"], namespace)
+        # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
+        # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            outcome = run_cell(request["code"], namespace)
+        except KeyboardInterrupt as exc:  # landed just after the cell, before SIG_IGN took over
+            outcome = CellOutcome(error=format_error(exc))
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         cpu_after, peak_bytes = _usage()
         protocol.write_message(RESULT_FD, {
             "result": outcome.result,
             "error": outcome.error,
+            "variables": summarize(namespace),
             "cpu_ms": int((cpu_after - cpu_before) * 1000),
             "peak_memory_bytes": peak_bytes,
         })

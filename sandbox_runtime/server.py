@@ -31,13 +31,13 @@ def _emit(message: dict[str, Any]) -> None:
     protocol.write_message(STDOUT_FD, message)
 
 
-def serve(*, preload_modules: list[str], wipe_paths: list[str]) -> None:
-    """Answer requests until stdin closes."""
+def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool) -> None:
+    """Answer requests until stdin closes; keep_state: one interpreter for every request (a session)."""
     failed = preload(preload_modules)
     # Kernels are forked from this process: frozen objects are never traversed by the kernels' garbage
     # collector, so their memory pages stay shared instead of being copied on first touch.
     gc.freeze()
-    supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths)
+    supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths, keep_state=keep_state)
     supervisor.reset()
     control = protocol.LineReader(STDIN_FD)
     _emit({"ev": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "preloadFailed": failed})
@@ -59,8 +59,9 @@ def main() -> None:
     """Container entry point; configuration comes from PENNY_* environment variables."""
     modules = [m for m in os.environ.get("PENNY_PRELOAD", "").split(",") if m.strip()]
     wipe_paths = [p for p in os.environ.get("PENNY_WIPE_PATHS", "/workspace:/tmp").split(":") if p]
+    keep_state = os.environ.get("PENNY_MODE", "stateless") == "session"
     try:
-        serve(preload_modules=modules, wipe_paths=wipe_paths)
+        serve(preload_modules=modules, wipe_paths=wipe_paths, keep_state=keep_state)
     except Exception:
         traceback.print_exc()
         _emit({"ev": "fatal", "message": "the runtime failed; see the container log"})

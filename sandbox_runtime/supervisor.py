@@ -28,6 +28,8 @@ _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _OOM_CONTROL = "/sys/fs/cgroup/memory/memory.oom_control"
 _MEMORY_EVENTS = "/sys/fs/cgroup/memory.events"
+# How long an interrupted session kernel has to reply before it is killed (and its state lost).
+INTERRUPT_GRACE_S = 2.0
 
 
 def prctl(option: int, value: int) -> bool:
@@ -121,6 +123,12 @@ class OutputRelay:
             self._emit({"ev": self.name, "text": text})
 
 
+def _lost_done() -> dict[str, Any]:
+    return {"ev": "done", "status": "error", "result": None, "truncated": False, "cpu_ms": 0,
+            "peak_memory_bytes": 0, "duration_ms": 0, "variables": {}, "state": "lost",
+            "error": {"type": "SessionLost", "message": "this session's interpreter was lost", "traceback": []}}
+
+
 def _exit_error(wait_status: int) -> dict[str, Any]:
     code = os.waitstatus_to_exitcode(wait_status)
     if code < 0:
@@ -133,9 +141,11 @@ def _exit_error(wait_status: int) -> dict[str, Any]:
 class Supervisor:
     """Owns the kernel and runs one request at a time; `emit` sends events to the worker."""
 
-    def __init__(self, *, emit: Emit, wipe_paths: list[str]) -> None:
+    def __init__(self, *, emit: Emit, wipe_paths: list[str], keep_state: bool = False) -> None:
         self._emit = emit
         self._wipe_paths = wipe_paths
+        self._keep_state = keep_state
+        self._lost = False
         self._kernel: Kernel | None = None
         prctl(_PR_SET_DUMPABLE, 0)
         prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -146,7 +156,14 @@ class Supervisor:
             self._kernel = spawn_kernel()
 
     def run(self, request: dict[str, Any], control: protocol.LineReader) -> dict[str, Any]:
-        """Run one exec request to its end; returns the `done` event. Reads `cancel` from control."""
+        """Run one exec request to its end; returns the `done` event. Reads `cancel` from control.
+
+        A run stops early on timeout, output over the limit, or cancel. A stateless kernel is then
+        killed. A session kernel is interrupted first (SIGINT, as a notebook does); if it replies within
+        INTERRUPT_GRACE_S its state is kept, otherwise it is killed and the state is lost.
+        """
+        if self._lost:
+            return _lost_done()
         self.prepare()
         assert self._kernel is not None
         k = self._kernel
@@ -162,23 +179,38 @@ class Supervisor:
         selector = selectors.DefaultSelector()
         for fd in (k.stdout_r, k.stderr_r, k.result_r, k.pidfd, control.fd):
             selector.register(fd, selectors.EVENT_READ)
-        status = self._handle_control(control, None)  # a cancel may have arrived with the request
+        status: str | None = None
         reply: dict[str, Any] | None = None
         wait_status: int | None = None
+        interrupted = killed = False
+
+        def stop(reason: str) -> None:
+            nonlocal status, deadline, interrupted, killed
+            status = status or reason
+            if self._keep_state and not interrupted and not control.closed:
+                interrupted = True
+                deadline = time.monotonic() + INTERRUPT_GRACE_S
+                self._signal_kernel(signal.SIGINT)
+            else:
+                killed = True
+                self._signal_kernel(signal.SIGKILL)
+
+        if self._cancel_requested(control):  # a cancel may have arrived together with the request
+            stop("cancelled")
         try:
-            while status is None and reply is None and wait_status is None:
+            while reply is None and wait_status is None and not killed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    status = "timeout"
-                    break
+                    stop("timeout")  # first the interrupt (sessions), then, past the grace, the kill
+                    continue
                 for key, _ in selector.select(remaining):
                     fd = key.fd
                     if fd in relays:
                         data = os.read(fd, protocol.READ_SIZE)
                         if not data:
                             selector.unregister(fd)
-                        elif not relays[fd].feed(data):
-                            status = "output_limit"
+                        elif not relays[fd].feed(data) and status is None:
+                            stop("output_limit")
                     elif fd == k.result_r:
                         results.fill()
                         reply = results.pop()
@@ -189,30 +221,30 @@ class Supervisor:
                         k.reaped = True
                     elif fd == control.fd:
                         control.fill()
-                        status = self._handle_control(control, status)
                         if control.closed:
                             selector.unregister(fd)
-            if status is None:
-                self._drain(relays)
+                            stop("cancelled")  # the worker is gone: nobody wants this result
+                        elif self._cancel_requested(control) and status is None:
+                            stop("cancelled")
+            self._drain(relays)
         finally:
             selector.close()
-        if status is not None:
-            self._signal_kernel()  # stopped: kill now, reap in reset()
         for relay in relays.values():
             relay.finish()
         duration_ms = int((time.monotonic() - started) * 1000)
+        if self._keep_state and (reply is None or killed):
+            self._lost = True  # the session's interpreter is gone with its state
         return self._done(status, reply, wait_status, oom_before, relays, duration_ms)
 
-    def _handle_control(self, control: protocol.LineReader, status: str | None) -> str | None:
-        """Act on the control messages already read: cancel, ping."""
+    def _cancel_requested(self, control: protocol.LineReader) -> bool:
+        """Act on the control messages already read; True if one of them was a cancel."""
+        cancelled = False
         while (message := control.pop()) is not None:
             if message.get("op") == "cancel":
-                status = "cancelled"
+                cancelled = True
             elif message.get("op") == "ping":
                 self._emit({"ev": "pong"})
-        if control.closed:
-            status = "cancelled"  # the worker is gone: nobody wants this result
-        return status
+        return cancelled
 
     def _drain(self, relays: dict[int, OutputRelay]) -> None:
         """Read whatever output is already in the pipes (the kernel flushed before replying)."""
@@ -224,10 +256,12 @@ class Supervisor:
             except BlockingIOError:
                 pass
 
-    def _signal_kernel(self) -> None:
+    def _signal_kernel(self, sig: int = signal.SIGKILL) -> None:
         assert self._kernel is not None
+        if self._kernel.reaped:
+            return
         try:
-            os.kill(self._kernel.pid, signal.SIGKILL)
+            os.kill(self._kernel.pid, sig)
         except ProcessLookupError:
             pass
 
@@ -247,7 +281,7 @@ class Supervisor:
                 status = "memory_exceeded" if oom else "error"
                 error = ({"type": "MemoryError", "message": "the sandbox ran out of memory", "traceback": []}
                          if oom else _exit_error(wait_status))
-        return {
+        done = {
             "ev": "done",
             "status": status,
             "result": reply.get("result") if reply else None,
@@ -256,10 +290,19 @@ class Supervisor:
             "cpu_ms": int(reply["cpu_ms"]) if reply else 0,
             "peak_memory_bytes": int(reply["peak_memory_bytes"]) if reply else 0,
             "duration_ms": duration_ms,
+            "variables": reply.get("variables", {}) if reply else {},
         }
+        if self._keep_state:
+            done["state"] = "lost" if self._lost else "kept"
+        return done
 
     def reset(self) -> list[str]:
-        """After a job: kill every other process, wipe the writable paths, fork the next kernel."""
+        """After a stateless job: kill every other process, wipe the writable paths, fork the next kernel.
+
+        A session keeps its kernel, files and processes; once its kernel is lost nothing is re-created.
+        """
+        if self._keep_state and (self._lost or self._kernel is not None):
+            return []
         if self._kernel is not None:
             if not self._kernel.reaped:
                 self._signal_kernel()

@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Runtime:
-    def __init__(self, workspace: Path, tmp: Path) -> None:
-        env = {**os.environ, "PENNY_WIPE_PATHS": f"{workspace}:{tmp}", "PENNY_PRELOAD": "json"}
+    def __init__(self, workspace: Path, tmp: Path, *, mode: str = "stateless") -> None:
+        env = {**os.environ, "PENNY_WIPE_PATHS": f"{workspace}:{tmp}", "PENNY_PRELOAD": "json",
+               "PENNY_MODE": mode}
         self.proc = subprocess.Popen([sys.executable, "-m", "sandbox_runtime"], cwd=REPO, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.ready = self._read()
@@ -162,3 +163,65 @@ def test_end_of_input_stops_the_runtime(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     rt = Runtime(tmp_path / "a", tmp_path / "a")
     assert rt.close() == 0
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime(tmp_path, tmp_path, mode="session")
+    yield rt
+    rt.close()
+
+
+def test_a_session_keeps_variables_imports_functions_and_files(session: Runtime, tmp_path: Path) -> None:
+    session.run(f"import json\nx = 41\ndef inc(v):\n    return v + 1\nopen({str(tmp_path / 'f')!r}, 'w').write('kept')")
+    done, _ = session.run(f"(inc(x), json.dumps([1]), open({str(tmp_path / 'f')!r}).read())")
+    assert done["result"]["repr"] == "(42, '[1]', 'kept')"
+    assert done["state"] == "kept"
+
+
+def test_a_session_timeout_interrupts_and_keeps_the_state(session: Runtime) -> None:
+    session.run("x = 'still here'")
+    done, _ = session.run("while True:\n    pass", timeout_ms=300)
+    assert done["status"] == "timeout" and done["state"] == "kept"
+    assert done["error"]["type"] == "KeyboardInterrupt"
+    assert session.run("x")[0]["result"]["repr"] == "'still here'"
+
+
+def test_an_uninterruptible_session_is_lost_not_recreated(session: Runtime) -> None:
+    session.run("x = 1")
+    started = time.monotonic()
+    done, _ = session.run("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+                          timeout_ms=300)
+    assert done["status"] == "timeout" and done["state"] == "lost"
+    assert time.monotonic() - started < 5
+    after, _ = session.run("x")
+    assert after["status"] == "error" and after["error"]["type"] == "SessionLost" and after["state"] == "lost"
+
+
+def test_a_session_output_flood_is_cut_and_the_state_kept(session: Runtime) -> None:
+    session.run("y = 5")
+    done, events = session.run("while True:\n    print('x' * 1000)", limit=5000)
+    assert done["status"] == "output_limit" and done["truncated"] and done["state"] == "kept"
+    assert len(text(events, "stdout")) == 5000
+    assert session.run("y")[0]["result"]["repr"] == "5"
+
+
+def test_cancel_in_a_session_keeps_the_state(session: Runtime) -> None:
+    session.run("z = 3")
+    session.send({"op": "exec", "code": "import time\ntime.sleep(30)", "timeout_ms": 60000,
+                  "output_limit_bytes": 1000})
+    session.send({"op": "cancel"})
+    done = session._read()
+    assert done["status"] == "cancelled" and done["state"] == "kept"
+    assert session.run("z")[0]["result"]["repr"] == "3"
+
+
+def test_results_summarise_the_user_variables(runtime: Runtime) -> None:
+    done, _ = runtime.run("import json\nn = 3\nname = 'ab'\nbig = list(range(10_000_000))\n_hidden = 1\n"
+                          "def f(): pass")
+    variables = done["variables"]
+    assert set(variables) == {"n", "name", "big", "f", "_hidden"}
+    assert variables["n"] == {"type": "int", "repr": "3", "size": 28}
+    assert variables["name"]["len"] == 2
+    assert variables["big"]["len"] == 10_000_000 and len(variables["big"]["repr"]) <= 203
+    assert "json" not in variables
