@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 from api import sse
 from api.schemas import execute_request_schema
 from api.services import Services
+from core import keys
 from core.errors import (
     Conflict,
     NotFound,
@@ -24,6 +25,7 @@ from core.errors import (
 )
 from core.jobs import JobEvent
 from core.models import EventType, ExecutionRequest, JobStatus
+from core.sessions import SessionRecord
 
 bp = Blueprint("executions", __name__, url_prefix="/api/v1")
 
@@ -37,12 +39,18 @@ def _services() -> Services:
     return current_app.extensions["penny"]
 
 
-def _parse_request(services: Services) -> ExecutionRequest:
+def parse_json_body() -> dict[str, Any]:
+    """The request's JSON object, or the 415/400 envelope."""
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object")
+    return body
+
+
+def _parse_request(services: Services) -> ExecutionRequest:
+    body = parse_json_body()
     settings = services.settings
     try:
         data = execute_request_schema(max_timeout_ms=settings.max_execution_time).load(body)
@@ -52,35 +60,65 @@ def _parse_request(services: Services) -> ExecutionRequest:
     if code_bytes > settings.max_code_bytes:
         raise PayloadTooLarge(f"code is {code_bytes} bytes; the limit is {settings.max_code_bytes}",
                               details={"codeBytes": code_bytes, "maxCodeBytes": settings.max_code_bytes})
-    if data["sessionId"] is not None:
-        raise Unsupported("sessions are not available in this version; omit sessionId",
-                          details={"field": "sessionId"})
     if data["packages"]:
         raise Unsupported("package installation is not available in this version; the image's packages "
                           "(numpy, pandas, matplotlib, plotly, scipy) can be imported directly",
                           details={"field": "packages"})
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
-                            variables=data["variables"])
+                            variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant())
 
 
-def _submit(services: Services) -> tuple[str, ExecutionRequest, JobEvent]:
-    execution = _parse_request(services)
-    services.admission.check()
+def current_tenant() -> str:
+    """The tenant the request acts for (one tenant until API keys land)."""
+    return "default"
+
+
+def live_session(services: Services, session_id: str) -> SessionRecord:
+    """The caller's session if it can run code: 404 if unknown, 409 if lost or expired."""
+    record = services.sessions.get(session_id)
+    if record is None or record.tenant != current_tenant():
+        raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
+    if record.status.is_live and record.worker not in services.admission.alive_workers():
+        services.sessions.reap_dead_workers(services.admission.alive_workers())
+        record = services.sessions.get(session_id) or record
+    if not record.status.is_live:
+        raise Conflict(f"session {session_id} is {record.status.value}; create a new one",
+                       details={"sessionId": session_id, "status": record.status.value})
+    return record
+
+
+def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEvent]:
+    """Accept a job: store it, then route it (shared queue, or its session's owner); returns (id, queued)."""
+    session = live_session(services, execution.session_id) if execution.session_id else None
+    if session is None:
+        services.admission.check()
     job_id = uuid.uuid4().hex
     queued = services.store.create(job_id, execution)
     try:
-        services.dispatcher.enqueue(job_id)
+        if session is None:
+            services.dispatcher.send(keys.EXECUTE_TASK, [job_id], keys.SHARED_QUEUE)
+        else:
+            services.sessions.push_job(session.session_id, job_id)
+            services.dispatcher.send(keys.SESSION_KICK_TASK, [session.session_id], keys.host_queue(session.worker))
     except Exception as exc:  # the broker is unreachable: the job was not accepted
         record = services.store.get(job_id)
         if record is not None:
             services.store.finish_without_running(record, JobStatus.WORKER_LOST, error={
                 "type": "Unavailable", "message": "the job could not be queued", "traceback": []})
         raise Unavailable("the job queue is unreachable", retry_after_s=5) from exc
+    return job_id, queued
+
+
+def _submit(services: Services) -> tuple[str, ExecutionRequest, JobEvent]:
+    execution = _parse_request(services)
+    job_id, queued = submit(services, execution)
     return job_id, execution, queued
 
 
 def _reap_if_lost(services: Services) -> None:
-    services.store.reap_lost_jobs(services.registry.alive())
+    alive = services.registry.alive()
+    services.store.reap_lost_jobs(alive)
+    services.sessions.reap_dead_workers(alive)
 
 
 def _events(services: Services, job_id: str, after: str) -> Iterator[JobEvent | None]:
@@ -98,21 +136,26 @@ def _events(services: Services, job_id: str, after: str) -> Iterator[JobEvent | 
                 return
 
 
-@bp.post("/execute")
-def execute() -> Response:
-    """Run code and answer with its ExecutionResult once it ends."""
-    services = _services()
-    job_id, execution, _ = _submit(services)
-    deadline = time.monotonic() + execution.timeout_ms / 1000 + SYNC_EXTRA_WAIT_S
+def wait_for_result(services: Services, job_id: str, timeout_ms: int) -> dict[str, Any]:
+    """Block until the job's result event; its data (the ExecutionResult in API form)."""
+    deadline = time.monotonic() + timeout_ms / 1000 + SYNC_EXTRA_WAIT_S
     for event in _events(services, job_id, "0-0"):
         if event is not None and event.type is EventType.RESULT:
-            return jsonify(event.data)
+            return event.data
         if event is None:
             _reap_if_lost(services)
             if time.monotonic() > deadline:
                 raise Unavailable("the job did not finish in time; follow it with GET /api/v1/jobs/{id}",
                                   details={"jobId": job_id}, retry_after_s=5)
     raise Unavailable("the job's event stream expired", details={"jobId": job_id})
+
+
+@bp.post("/execute")
+def execute() -> Response:
+    """Run code and answer with its ExecutionResult once it ends."""
+    services = _services()
+    job_id, execution, _ = _submit(services)
+    return jsonify(wait_for_result(services, job_id, execution.timeout_ms))
 
 
 def _sse_response(services: Services, job_id: str, after: str) -> Response:

@@ -69,6 +69,7 @@ class ExecutionResultSchema(Schema):
     variables = fields.Dict(required=True)
     metrics = fields.Nested(MetricsSchema, required=True)
     worker = fields.String(required=True, allow_none=True)
+    sessionState = fields.String(required=True, allow_none=True, validate=validate.OneOf(["kept", "lost"]))  # noqa: N815
 
 
 class JobSchema(Schema):
@@ -92,3 +93,40 @@ class ErrorEnvelopeSchema(Schema):
         details = fields.Dict(required=True)
 
     error = fields.Nested(_Body, required=True)
+
+
+class SessionCreateSchema(Schema):
+    """The body of POST /sessions (all optional)."""
+
+    class Meta:
+        unknown = RAISE
+
+    packages = fields.List(fields.String(), load_default=None, allow_none=True)
+    variables = fields.Dict(keys=fields.String(validate=_IDENTIFIER), load_default=dict)
+
+
+class SessionVariablesSchema(Schema):
+    """The body of PUT /sessions/{id}/variables."""
+
+    class Meta:
+        unknown = RAISE
+
+    variables = fields.Dict(keys=fields.String(validate=_IDENTIFIER), required=True)
+
+
+class SessionSchema(Schema):
+    """GET /sessions/{id}."""
+
+    class Meta:
+        unknown = RAISE
+
+    sessionId = fields.String(required=True)  # noqa: N815
+    status = fields.String(required=True, validate=validate.OneOf(["starting", "ready", "busy", "lost", "expired"]))
+    createdAt = fields.String(required=True)  # noqa: N815
+    lastUsedAt = fields.String(required=True)  # noqa: N815
+    expiresAt = fields.String(required=True)  # noqa: N815
+    executionCount = fields.Integer(required=True)  # noqa: N815
+    variables = fields.Dict(required=True)
+    packages = fields.List(fields.String(), required=True)
+    resources = fields.Dict(required=True)
+    worker = fields.String(required=True)

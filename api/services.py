@@ -12,19 +12,20 @@ from core import keys
 from core.errors import Overloaded, Unavailable
 from core.jobs import JobStore
 from core.registry import WorkerRegistry
+from core.sessions import SessionStore
 from core.settings import Settings
 
 ALIVE_CACHE_S = 1.0
 
 
 class Dispatcher(Protocol):
-    """Hands a job id to the worker cluster."""
+    """Hands work to the worker cluster: a task name, its arguments, and the queue that routes it."""
 
-    def enqueue(self, job_id: str) -> None: ...
+    def send(self, task: str, args: list[Any], queue: str) -> None: ...
 
 
 class CeleryDispatcher:
-    """Sends the execute task by name through a Celery producer (the API never imports workers/)."""
+    """Sends tasks by name through a Celery producer (the API never imports workers/)."""
 
     def __init__(self, settings: Settings) -> None:
         from celery import Celery
@@ -32,8 +33,8 @@ class CeleryDispatcher:
         self._app = Celery("penny-api", broker=settings.redis_url, set_as_current=False)
         self._app.conf.broker_connection_retry_on_startup = True
 
-    def enqueue(self, job_id: str) -> None:
-        self._app.send_task(keys.EXECUTE_TASK, args=[job_id], queue=keys.SHARED_QUEUE)
+    def send(self, task: str, args: list[Any], queue: str) -> None:
+        self._app.send_task(task, args=args, queue=queue)
 
 
 class Admission:
@@ -74,6 +75,7 @@ class Services:
     settings: Settings
     redis: redis.Redis
     store: JobStore
+    sessions: SessionStore
     registry: WorkerRegistry
     admission: Admission
     dispatcher: Dispatcher
@@ -85,10 +87,12 @@ class Services:
         client = client or redis.Redis.from_url(settings.redis_url, health_check_interval=30,
                                                 socket_connect_timeout=2)
         registry = WorkerRegistry(client, ttl_s=settings.heartbeat_ttl_seconds)
+        store = JobStore(client, retention_s=settings.job_retention_seconds)
         return cls(
             settings=settings,
             redis=client,
-            store=JobStore(client, retention_s=settings.job_retention_seconds),
+            store=store,
+            sessions=SessionStore(client, store, retention_s=settings.job_retention_seconds),
             registry=registry,
             admission=Admission(client, registry, max_queue_depth=settings.max_queue_depth),
             dispatcher=dispatcher or CeleryDispatcher(settings),

@@ -31,3 +31,38 @@ def job_events_key(job_id: str) -> str:
 def worker_heartbeat_key(worker: str) -> str:
     """String key, alive while the worker refreshes it within heartbeat_ttl_seconds."""
     return f"{PREFIX}:worker:{worker}"
+
+# Tasks a worker host runs from its own queue (sessions live on the host that created them).
+SESSION_CREATE_TASK = "penny.session.create"
+SESSION_KICK_TASK = "penny.session.kick"
+SESSION_DELETE_TASK = "penny.session.delete"
+
+
+def host_queue(worker: str) -> str:
+    """The Celery queue only `worker` consumes: its sessions' work is routed there."""
+    return f"{PREFIX}.host.{worker}"
+
+
+def session_key(session_id: str) -> str:
+    """Hash holding a session's owner, status, timestamps (ms), counters and last variable summary."""
+    return f"{PREFIX}:session:{session_id}"
+
+
+def session_jobs_key(session_id: str) -> str:
+    """List of a session's job ids waiting to run, in the order they were accepted."""
+    return f"{PREFIX}:session:{session_id}:jobs"
+
+
+def session_created_key(session_id: str) -> str:
+    """List the owner pushes one reply to when the session's sandbox is ready (or failed)."""
+    return f"{PREFIX}:session:{session_id}:created"
+
+
+def worker_sessions_key(worker: str) -> str:
+    """Set of the session ids a worker host owns."""
+    return f"{PREFIX}:worker:{worker}:sessions"
+
+
+def tenant_sessions_key(tenant: str) -> str:
+    """Set of a tenant's session ids (for listing)."""
+    return f"{PREFIX}:tenant:{tenant}:sessions"

@@ -27,6 +27,20 @@ class JobStatus(enum.StrEnum):
         return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+class SessionStatus(enum.StrEnum):
+    """Where a session is; the values are the API strings."""
+
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    LOST = "lost"
+    EXPIRED = "expired"
+
+    @property
+    def is_live(self) -> bool:
+        return self in (SessionStatus.READY, SessionStatus.BUSY)
+
+
 class EventType(enum.StrEnum):
     """Kinds of event on a job's stream (the SSE `event:` names)."""
 
@@ -83,6 +97,7 @@ class ExecutionResult:
     variables: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     worker: str | None = None
+    session_state: str | None = None  # "kept" | "lost" for session jobs
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase JSON object the API returns."""
@@ -104,6 +119,7 @@ class ExecutionResult:
                 "peakMemoryBytes": self.metrics.peak_memory_bytes,
             },
             "worker": self.worker,
+            "sessionState": self.session_state,
         }
 
     @classmethod
@@ -128,4 +144,5 @@ class ExecutionResult:
                 peak_memory_bytes=int(metrics.get("peakMemoryBytes", 0)),
             ),
             worker=data.get("worker"),
+            session_state=data.get("sessionState"),
         )

@@ -76,6 +76,11 @@ class Settings:
     container_max_jobs: int = 500
     worker_name: str = ""
     preload_modules: tuple[str, ...] = ("numpy", "pandas", "matplotlib.pyplot")
+    # Sessions: idle sessions are light (no preloads, so an idle one costs little memory).
+    session_idle_timeout: int = 30 * 60 * 1000
+    max_sessions_per_host: int = 50
+    session_pool_size: int = 2
+    session_preload_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
 
     @classmethod
@@ -104,6 +109,10 @@ class Settings:
             "container_max_jobs": lambda n, r: _int(n, r, minimum=1),
             "worker_name": _str,
             "preload_modules": _modules,
+            "session_idle_timeout": lambda n, r: _int(n, r, minimum=1000),
+            "max_sessions_per_host": lambda n, r: _int(n, r, minimum=0),
+            "session_pool_size": lambda n, r: _int(n, r, minimum=1),
+            "session_preload_modules": _modules,
             "log_level": lambda n, r: _str(n, r).upper(),
         }
         values: dict[str, Any] = {}

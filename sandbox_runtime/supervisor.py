@@ -30,6 +30,7 @@ _OOM_CONTROL = "/sys/fs/cgroup/memory/memory.oom_control"
 _MEMORY_EVENTS = "/sys/fs/cgroup/memory.events"
 # How long an interrupted session kernel has to reply before it is killed (and its state lost).
 INTERRUPT_GRACE_S = 2.0
+INTERRUPT_REPEAT_S = 0.1
 
 
 def prctl(option: int, value: int) -> bool:
@@ -203,6 +204,10 @@ class Supervisor:
                 if remaining <= 0:
                     stop("timeout")  # first the interrupt (sessions), then, past the grace, the kill
                     continue
+                if interrupted:
+                    # Repeat the interrupt: one sent before the cell started was ignored by the kernel.
+                    self._signal_kernel(signal.SIGINT)
+                    remaining = min(remaining, INTERRUPT_REPEAT_S)
                 for key, _ in selector.select(remaining):
                     fd = key.fd
                     if fd in relays:

@@ -36,9 +36,24 @@ def create_celery(settings: Settings) -> Celery:
 
     @app.task(name=keys.EXECUTE_TASK, ignore_result=True)
     def execute(job_id: str) -> str | None:
-        """Run the job `job_id` (everything else is in its record)."""
-        status = holder["host"].runner.run(job_id)
-        return status.value if status else None
+        """Run the stateless job `job_id` (everything else is in its record)."""
+        result = holder["host"].runner.run(job_id)
+        return result.status.value if result else None
+
+    @app.task(name=keys.SESSION_CREATE_TASK, ignore_result=True)
+    def create_session(session_id: str, variables: dict[str, Any]) -> None:
+        """Dedicate a warm sandbox of this host to the new session `session_id`."""
+        holder["host"].session_manager.create(session_id, variables)
+
+    @app.task(name=keys.SESSION_KICK_TASK, ignore_result=True)
+    def kick_session(session_id: str) -> None:
+        """Wake session_id's actor: it runs the session's pending jobs in order (never blocks here)."""
+        holder["host"].session_manager.kick(session_id)
+
+    @app.task(name=keys.SESSION_DELETE_TASK, ignore_result=True)
+    def delete_session(session_id: str) -> None:
+        """Destroy the deleted session's sandbox."""
+        holder["host"].session_manager.delete(session_id)
 
     def on_worker_init(**_: Any) -> None:
         host = WorkerHost(settings)

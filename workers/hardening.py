@@ -14,11 +14,16 @@ WRITABLE_PATHS = ("/workspace", "/tmp", "/dev/shm", "/dev/mqueue")
 LABEL_SANDBOX = "penny.sandbox"
 LABEL_WORKER = "penny.worker"
 LABEL_POOL = "penny.pool"
+LABEL_MODE = "penny.mode"
 OPEN_FILES_LIMIT = 1024
 
 
-def sandbox_container_config(settings: Settings, *, labels: dict[str, str]) -> dict[str, Any]:
-    """Keyword arguments for docker's containers.create: every hardening choice, in one place."""
+def sandbox_container_config(settings: Settings, *, labels: dict[str, str], session: bool = False) -> dict[str, Any]:
+    """Keyword arguments for docker's containers.create: every hardening choice, in one place.
+
+    A session sandbox keeps one interpreter for all its executions and preloads nothing, so an idle
+    session costs little memory; a stateless one preloads the heavy libraries for every job.
+    """
     cpu_nanos = int(settings.max_cpu_percent / 100 * 1_000_000_000)
     return {
         "image": settings.docker_image,
@@ -54,12 +59,13 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str]) -> d
         "log_config": LogConfig(type=LogConfig.types.NONE),
         "auto_remove": True,
         "environment": {
-            "PENNY_PRELOAD": ",".join(settings.preload_modules),
+            "PENNY_MODE": "session" if session else "stateless",
+            "PENNY_PRELOAD": ",".join(settings.session_preload_modules if session else settings.preload_modules),
             "PENNY_WIPE_PATHS": ":".join(WRITABLE_PATHS),
             # One BLAS thread: no thread pool to break across fork, and the CPU quota is one core anyway.
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
         },
-        "labels": {LABEL_SANDBOX: "1", **labels},
+        "labels": {LABEL_SANDBOX: "1", LABEL_MODE: "session" if session else "stateless", **labels},
     }

@@ -19,15 +19,19 @@ import requests
 from core import keys
 from core.jobs import JobStore
 from core.registry import WorkerRegistry
+from core.sessions import SessionStore
 from core.settings import Settings
+from workers import resources
 from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
 from workers.pool import SandboxPool
 from workers.runner import JobRunner
 from workers.sandbox import Sandbox
+from workers.sessions import SessionManager
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
+RESOURCE_SAMPLE_EVERY = 2  # heartbeats
 
 
 class WorkerHost:
@@ -39,9 +43,16 @@ class WorkerHost:
         self.store = JobStore(self._redis, retention_s=settings.job_retention_seconds)
         self.registry = WorkerRegistry(self._redis, ttl_s=settings.heartbeat_ttl_seconds)
         self._docker = docker.from_env(timeout=60)
+        self.sessions = SessionStore(self._redis, self.store, retention_s=settings.job_retention_seconds)
         self.pool = SandboxPool(self._start_sandbox, size=settings.pool_size,
                                 max_jobs=settings.container_max_jobs)
+        self.session_pool = SandboxPool(self._start_session_sandbox, size=settings.session_pool_size,
+                                        max_jobs=settings.container_max_jobs)
         self.runner = JobRunner(settings, self.store, self.pool)
+        self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
+                                              self.runner)
+        self._samples: dict[str, resources.Sample] = {}
+        self._beats = 0
         self._stopped = threading.Event()
         self._started_ms = int(time.time() * 1000)
         self._threads: list[threading.Thread] = []
@@ -49,10 +60,14 @@ class WorkerHost:
     def _start_sandbox(self, pool_id: str) -> Sandbox:
         return Sandbox.start(self._docker, self.settings, pool_id=pool_id)
 
+    def _start_session_sandbox(self, pool_id: str) -> Sandbox:
+        return Sandbox.start(self._docker, self.settings, pool_id=pool_id, session=True)
+
     def start(self) -> None:
         """Remove our leftovers, start filling the pool, announce ourselves, then start the threads."""
         self.remove_leftover_containers()
         self.pool.start()
+        self.session_pool.start(refill_threads=1)
         self._beat()
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._cancel_loop, "cancel-listener")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -75,24 +90,50 @@ class WorkerHost:
 
     def _beat(self) -> None:
         stats = self.pool.stats()
+        session_stats = self.session_pool.stats()
         self.registry.beat(self.settings.worker_name, {
             "name": self.settings.worker_name,
             "pid": os.getpid(),
             "startedMs": self._started_ms,
             "heartbeatMs": int(time.time() * 1000),
             "pool": {"idle": stats.idle, "busy": stats.busy, "starting": stats.starting, "size": stats.size},
-            "poolError": self.pool.last_error,
+            "sessionPool": {"idle": session_stats.idle, "starting": session_stats.starting,
+                            "size": session_stats.size},
+            "sessions": self.session_manager.count(),
+            "maxSessions": self.settings.max_sessions_per_host,
+            "poolError": self.pool.last_error or self.session_pool.last_error,
         })
 
     def _heartbeat_loop(self) -> None:
         while not self._stopped.wait(HEARTBEAT_INTERVAL_S):
             try:
                 self._beat()
-                reaped = self.store.reap_lost_jobs(self.registry.alive())
-                for job_id in reaped:
+                alive = self.registry.alive()
+                for job_id in self.store.reap_lost_jobs(alive):
                     log.warning("job %s: its worker is gone; ended worker_lost", job_id)
+                for session_id in self.sessions.reap_dead_workers(alive):
+                    log.warning("session %s: its worker is gone; session lost", session_id)
+                self.session_manager.maintain()
+                self._beats += 1
+                if self._beats % RESOURCE_SAMPLE_EVERY == 0:
+                    self._sample_sessions()
             except redis.RedisError as exc:
                 log.error("heartbeat failed: %s", exc)
+
+    def _sample_sessions(self) -> None:
+        figures: dict[str, dict[str, float | int | None]] = {}
+        for session_id, container_id in self.session_manager.container_ids().items():
+            now = resources.sample(container_id)
+            if now is None:
+                continue
+            before = self._samples.get(session_id)
+            self._samples[session_id] = now
+            figures[session_id] = {"memoryBytes": now.memory_bytes, "diskBytes": now.disk_bytes,
+                                   "cpuPercent": resources.cpu_percent(before, now) if before else None}
+        for gone in set(self._samples) - set(figures):
+            self._samples.pop(gone, None)
+        if figures:
+            self.sessions.set_resources(figures)
 
     def _cancel_loop(self) -> None:
         while not self._stopped.is_set():
@@ -111,11 +152,13 @@ class WorkerHost:
 
     def close(self) -> None:
         """Leave the cluster and destroy the pool (after Celery has finished the running tasks)."""
+        self.session_manager.close(drain_timeout_s=self.settings.max_execution_time / 1000 + 5)
         self._stopped.set()
         try:
             self.registry.leave(self.settings.worker_name)
         except redis.RedisError:
             pass
         self.pool.close()
+        self.session_pool.close()
         for thread in self._threads:
             thread.join(timeout=5)

@@ -79,6 +79,13 @@ class SandboxPool:
         sandbox.destroy()
         self._missing.release()
 
+    def detach(self, sandbox: Sandbox) -> Sandbox:
+        """Take an acquired sandbox out of the pool for good (a session's); a replacement is started."""
+        with self._lock:
+            self._busy -= 1
+        self._missing.release()
+        return sandbox
+
     def stats(self) -> PoolStats:
         with self._lock:
             return PoolStats(idle=self._ready.qsize(), busy=self._busy, starting=self._starting,

@@ -62,8 +62,11 @@ class JobRunner:
         active.cancel()
         return True
 
-    def run(self, job_id: str) -> JobStatus | None:
-        """Run one job to its end; None if it was no longer queued (cancelled, expired, taken)."""
+    def run(self, job_id: str, *, sandbox: Sandbox | None = None) -> ExecutionResult | None:
+        """Run one job to its end and store its result; None if it was no longer queued.
+
+        Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`.
+        """
         active = ActiveJob()
         with self._lock:
             # Registered before the claim, so a cancel published right after the claim finds it.
@@ -75,40 +78,46 @@ class JobRunner:
             request, created_ms = claimed
             started_ms = now_ms()
             log.info("job %s started on %s", job_id, self._settings.worker_name)
-            done, stdout, stderr = self._execute(job_id, request, active)
+            if sandbox is None:
+                done, stdout, stderr = self._execute_pooled(job_id, request, active)
+            else:
+                done, stdout, stderr = self._execute_on(sandbox, job_id, request, active)
             result = self._result(job_id, request, done, stdout, stderr, queued_ms=started_ms - created_ms)
             self._store.finish(result)
             log.info("job %s ended %s in %s ms", job_id, result.status.value, result.metrics.duration_ms)
-            return result.status
+            return result
         finally:
             with self._lock:
                 self._active.pop(job_id, None)
 
-    def _execute(self, job_id: str, request: ExecutionRequest,
-                 active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
+    def _execute_pooled(self, job_id: str, request: ExecutionRequest,
+                        active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
+        try:
+            sandbox = self._pool.acquire(SANDBOX_WAIT_S)
+        except SandboxError as exc:
+            return failure_done("error", "SandboxUnavailable", str(exc)), [], []
+        try:
+            return self._execute_on(sandbox, job_id, request, active)
+        finally:
+            self._pool.release(sandbox)
+
+    def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
+                    active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
         outputs: dict[str, list[str]] = {"stdout": [], "stderr": []}
 
         def on_output(stream: str, text: str) -> None:
             outputs[stream].append(text)
             self._store.append(job_id, EventType(stream), {"text": text})
 
+        message = {"op": "exec", "code": request.code, "timeout_ms": request.timeout_ms,
+                   "variables": request.variables, "output_limit_bytes": self._settings.output_limit_bytes}
         try:
-            sandbox = self._pool.acquire(SANDBOX_WAIT_S)
+            if not active.start_on(sandbox, message):
+                return failure_done("cancelled", "Cancelled", "cancelled before it started"), [], []
         except SandboxError as exc:
-            return failure_done("error", "SandboxUnavailable", str(exc)), [], []
-        try:
-            message = {"op": "exec", "code": request.code, "timeout_ms": request.timeout_ms,
-                       "variables": request.variables,
-                       "output_limit_bytes": self._settings.output_limit_bytes}
-            try:
-                if not active.start_on(sandbox, message):
-                    return failure_done("cancelled", "Cancelled", "cancelled before it started"), [], []
-            except SandboxError as exc:
-                sandbox.destroy()
-                return failure_done("error", "SandboxError", f"the sandbox failed: {exc}"), [], []
-            done = sandbox.collect(request.timeout_ms, on_output)
-        finally:
-            self._pool.release(sandbox)
+            sandbox.destroy()
+            return failure_done("error", "SandboxError", f"the sandbox failed: {exc}"), [], []
+        done = sandbox.collect(request.timeout_ms, on_output)
         return done, outputs["stdout"], outputs["stderr"]
 
     def _result(self, job_id: str, request: ExecutionRequest, done: dict[str, Any], stdout: list[str],
@@ -126,5 +135,9 @@ class JobRunner:
                             cpu_ms=int(done.get("cpu_ms", 0)),
                             peak_memory_bytes=int(done.get("peak_memory_bytes", 0))),
             worker=self._settings.worker_name,
+            variables=done.get("variables") or {},
+            # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
+            session_state=(done.get("state") or ("kept" if done["status"] == "cancelled" else "lost"))
+            if request.session_id else None,
         )
 

@@ -40,11 +40,13 @@ class Sandbox:
         return self.container_id[:12]
 
     @classmethod
-    def start(cls, client: docker.DockerClient, settings: Settings, *, pool_id: str) -> Sandbox:
+    def start(cls, client: docker.DockerClient, settings: Settings, *, pool_id: str,
+              session: bool = False) -> Sandbox:
         """Create, attach and start a container, then wait for its runtime's `ready` (cold start)."""
         labels = {LABEL_WORKER: settings.worker_name, LABEL_POOL: pool_id}
         try:
-            container = client.containers.create(**sandbox_container_config(settings, labels=labels))
+            config = sandbox_container_config(settings, labels=labels, session=session)
+            container = client.containers.create(**config)
             raw = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
                                                                  "stream": 1})
             channel = AttachChannel(getattr(raw, "_sock", raw), name=container.id[:12])

@@ -22,7 +22,7 @@ def main() -> None:
         "--pool=threads",
         f"--concurrency={settings.pool_size}",
         f"--hostname=penny@{settings.worker_name}",
-        f"--queues={keys.SHARED_QUEUE}",
+        f"--queues={keys.SHARED_QUEUE},{keys.host_queue(settings.worker_name)}",
         f"--loglevel={settings.log_level}",
         "--task-events",
         "--without-gossip",

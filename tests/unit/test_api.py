@@ -26,7 +26,9 @@ class FakeWorker:
         self.run = run
         self.enqueued: list[str] = []
 
-    def enqueue(self, job_id: str) -> None:
+    def send(self, task: str, args: list[Any], queue: str) -> None:
+        assert task == keys.EXECUTE_TASK and queue == keys.SHARED_QUEUE
+        job_id = args[0]
         self.enqueued.append(job_id)
         if not self.run:
             return
@@ -106,9 +108,10 @@ def test_code_over_the_limit_is_413(redis_client: fakeredis.FakeRedis) -> None:
     assert_envelope(client.post("/api/v1/execute", json={"code": "#" * 5_000_000}), 413, "payload_too_large")
 
 
-def test_sessions_and_packages_are_refused_clearly_for_now(redis_client: fakeredis.FakeRedis) -> None:
-    client, _ = make_client(redis_client)
-    assert_envelope(client.post("/api/v1/execute", json={"code": "1", "sessionId": "s"}), 400, "unsupported")
+def test_unknown_sessions_are_404_and_packages_refused_clearly_for_now(redis_client: fakeredis.FakeRedis) -> None:
+    client, worker = make_client(redis_client)
+    assert_envelope(client.post("/api/v1/execute", json={"code": "1", "sessionId": "s"}), 404, "not_found")
+    assert worker.enqueued == []
     assert_envelope(client.post("/api/v1/execute", json={"code": "1", "packages": ["x"]}), 400, "unsupported")
 
 

@@ -1,0 +1,137 @@
+"""Session endpoints: create, list, inspect, set variables, delete."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from api.executions import current_tenant, live_session, parse_json_body, submit, wait_for_result
+from api.schemas import SessionCreateSchema, SessionVariablesSchema
+from api.services import Services
+from core import keys
+from core.errors import NotFound, Overloaded, Unavailable, Unsupported, ValidationFailed
+from core.models import ExecutionRequest, SessionStatus
+
+bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
+
+CREATE_WAIT_S = 30
+SETUP_TIMEOUT_MS = 10_000
+
+
+def _services() -> Services:
+    return current_app.extensions["penny"]
+
+
+def _load(schema: Schema) -> dict[str, Any]:
+    try:
+        return dict(schema.load(parse_json_body()))
+    except ValidationError as exc:
+        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
+
+
+def _reserve_on_a_host(services: Services, session_id: str) -> str:
+    """Reserve a slot on the live host with the most free ones (atomically); 429 when all are full."""
+    workers = services.registry.alive()  # fresh: a session must not be placed on a host that just died
+    if not workers:
+        raise Unavailable("no worker is running; try again shortly", retry_after_s=5)
+    free = {name: int(info.get("maxSessions", 0)) - services.sessions.count_of_worker(name)
+            for name, info in workers.items()}
+    for name in sorted(free, key=lambda n: (-free[n], n)):
+        if free[name] > 0 and services.sessions.reserve(
+                session_id, tenant=current_tenant(), worker=name, max_sessions=int(workers[name]["maxSessions"]),
+                idle_timeout_ms=services.settings.session_idle_timeout):
+            return name
+    raise Overloaded("every worker host has its maximum of sessions; try again later", retry_after_s=10,
+                     details={"hosts": len(workers)})
+
+
+@bp.post("/sessions")
+def create_session() -> tuple[Response, int]:
+    """Create a session on the least loaded worker host, from its warm pool."""
+    services = _services()
+    data = _load(SessionCreateSchema()) if _has_body() else {"packages": None, "variables": {}}
+    if data["packages"]:
+        raise Unsupported("package installation is not available in this version", details={"field": "packages"})
+    session_id = uuid.uuid4().hex
+    worker = _reserve_on_a_host(services, session_id)
+    services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id, data["variables"]], keys.host_queue(worker))
+    reply = services.redis.blpop([keys.session_created_key(session_id)], timeout=CREATE_WAIT_S)
+    if reply is None:
+        services.sessions.delete(session_id)
+        raise Unavailable(f"worker {worker} did not start the session in time", retry_after_s=5)
+    answer = json.loads(reply[1])
+    if not answer["ok"]:
+        services.sessions.delete(session_id)
+        if answer.get("reason") == "full":
+            raise Overloaded("the chosen worker host is full; try again", retry_after_s=1)
+        raise Unavailable(f"the session could not be started: {answer.get('reason')}", retry_after_s=5)
+    record = services.sessions.get(session_id)
+    if record is None:
+        raise NotFound(f"session {session_id} vanished while starting")
+    view = record.to_api()
+    response = jsonify({key: view[key] for key in ("sessionId", "createdAt", "expiresAt", "worker", "status")})
+    response.headers["Location"] = f"/api/v1/sessions/{session_id}"
+    return response, 201
+
+
+def _has_body() -> bool:
+    return bool(request.get_data(cache=True))
+
+
+@bp.get("/sessions")
+def list_sessions() -> Response:
+    """The caller's sessions (live, and ended ones still retained)."""
+    services = _services()
+    views = []
+    for session_id in services.sessions.ids_of_tenant(current_tenant()):
+        record = services.sessions.get(session_id)
+        if record is not None:
+            views.append(record.to_api())
+    return jsonify({"sessions": views})
+
+
+def _owned(services: Services, session_id: str) -> dict[str, Any]:
+    record = services.sessions.get(session_id)
+    if record is None or record.tenant != current_tenant():
+        raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
+    if record.status.is_live and record.worker not in services.admission.alive_workers():
+        services.sessions.reap_dead_workers(services.registry.alive())
+        record = services.sessions.get(session_id) or record
+    return record.to_api()
+
+
+@bp.get("/sessions/<session_id>")
+def get_session(session_id: str) -> Response:
+    """The session's status, timestamps, execution count, variables and current resource use."""
+    return jsonify(_owned(_services(), session_id))
+
+
+@bp.put("/sessions/<session_id>/variables")
+def set_variables(session_id: str) -> Response:
+    """Set JSON values in the session's namespace (in order with its executions); the new summary."""
+    services = _services()
+    data = _load(SessionVariablesSchema())
+    live_session(services, session_id)
+    job_id, _ = submit(services, ExecutionRequest(code="", timeout_ms=SETUP_TIMEOUT_MS, variables=data["variables"],
+                                                  session_id=session_id, tenant=current_tenant()))
+    result = wait_for_result(services, job_id, SETUP_TIMEOUT_MS)
+    if result["status"] != "success":
+        raise Unavailable(f"the variables could not be set: {result['status']}", details={"result": result})
+    return jsonify({"variables": result["variables"]})
+
+
+@bp.delete("/sessions/<session_id>")
+def delete_session(session_id: str) -> tuple[str, int]:
+    """Delete the session: its sandbox is destroyed at once; later use is 404."""
+    services = _services()
+    record = services.sessions.get(session_id)
+    if record is None or record.tenant != current_tenant():
+        raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
+    services.sessions.delete(session_id)
+    if record.status in (SessionStatus.READY, SessionStatus.BUSY, SessionStatus.STARTING):
+        services.dispatcher.send(keys.SESSION_DELETE_TASK, [session_id], keys.host_queue(record.worker))
+    return "", 204

@@ -1,0 +1,210 @@
+"""SessionStore: session records, their pending-job lists, and who owns what.
+
+A session lives on the worker host that created it. Its record names that owner; the API routes the
+session's work to the owner's own queue, and the owner runs the session's jobs one at a time in the
+order of the session's job list (the order the API accepted them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from core import keys
+from core.jobs import JobStore, now_ms
+from core.models import JobStatus, SessionStatus
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session as stored."""
+
+    session_id: str
+    tenant: str
+    worker: str
+    status: SessionStatus
+    created_ms: int
+    last_used_ms: int
+    execution_count: int
+    variables: dict[str, Any]
+    resources: dict[str, Any]
+    idle_timeout_ms: int
+
+    @property
+    def expires_ms(self) -> int:
+        return self.last_used_ms + self.idle_timeout_ms
+
+    def to_api(self) -> dict[str, Any]:
+        """The session view of the API."""
+        return {
+            "sessionId": self.session_id,
+            "status": self.status.value,
+            "createdAt": _iso(self.created_ms),
+            "lastUsedAt": _iso(self.last_used_ms),
+            "expiresAt": _iso(self.expires_ms),
+            "executionCount": self.execution_count,
+            "variables": self.variables,
+            "packages": [],
+            "resources": self.resources or {"memoryBytes": None, "cpuPercent": None, "diskBytes": None},
+            "worker": self.worker,
+        }
+
+
+# KEYS: session. ARGV: field, value. Updates a session that still exists (never re-creates a deleted one).
+_SET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+"""
+
+# KEYS: session, worker's sessions, tenant's sessions.
+# ARGV: max_sessions, session_id, tenant, worker, status, now_ms, idle_timeout_ms. Returns 1, or 0 if full.
+_RESERVE = """
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'tenant', ARGV[3], 'worker', ARGV[4], 'status', ARGV[5], 'created_ms', ARGV[6],
+           'last_used_ms', ARGV[6], 'execution_count', 0, 'variables', '{}', 'resources', '{}',
+           'idle_timeout_ms', ARGV[7])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+"""
+
+# KEYS: session. ARGV: status, variables_json, now_ms.
+_RECORD_EXECUTION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return end
+redis.call('HINCRBY', KEYS[1], 'execution_count', 1)
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'variables', ARGV[2], 'last_used_ms', ARGV[3])
+"""
+
+
+def _iso(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SessionStore:
+    """Reads and writes sessions; all keys come from core.keys."""
+
+    def __init__(self, client: redis.Redis, jobs: JobStore, *, retention_s: int) -> None:
+        self._redis = client
+        self._jobs = jobs
+        self._retention_s = retention_s
+        self._set_if_exists = client.register_script(_SET_IF_EXISTS)
+        self._record_execution = client.register_script(_RECORD_EXECUTION)
+        self._reserve = client.register_script(_RESERVE)
+
+    def reserve(self, session_id: str, *, tenant: str, worker: str, max_sessions: int,
+                idle_timeout_ms: int) -> bool:
+        """Record a session starting on `worker` unless it already owns max_sessions; False if full."""
+        created = now_ms()
+        return bool(self._reserve(
+            keys=[keys.session_key(session_id), keys.worker_sessions_key(worker), keys.tenant_sessions_key(tenant)],
+            args=[max_sessions, session_id, tenant, worker, SessionStatus.STARTING.value, created, idle_timeout_ms],
+        ))
+
+    def count_of_worker(self, worker: str) -> int:
+        return int(cast(int, self._redis.scard(keys.worker_sessions_key(worker))))
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        raw = {_text(k): _text(v) for k, v in
+               cast(dict[bytes, bytes], self._redis.hgetall(keys.session_key(session_id))).items()}
+        if "status" not in raw:
+            return None
+        return SessionRecord(
+            session_id=session_id, tenant=raw["tenant"], worker=raw["worker"],
+            status=SessionStatus(raw["status"]), created_ms=int(raw["created_ms"]),
+            last_used_ms=int(raw["last_used_ms"]), execution_count=int(raw["execution_count"]),
+            variables=json.loads(raw["variables"]), resources=json.loads(raw["resources"]),
+            idle_timeout_ms=int(raw["idle_timeout_ms"]),
+        )
+
+    def set_status(self, session_id: str, status: SessionStatus) -> None:
+        """Change the status of an existing session (never re-creates a deleted one)."""
+        self._set_if_exists(keys=[keys.session_key(session_id)], args=["status", status.value])
+
+    def record_execution(self, session_id: str, *, variables: dict[str, Any], lost: bool) -> None:
+        """After a job: one more execution, its variables, used now; lost if its interpreter died."""
+        status = SessionStatus.LOST if lost else SessionStatus.READY
+        self._record_execution(keys=[keys.session_key(session_id)],
+                               args=[status.value, json.dumps(variables), now_ms()])
+
+    def set_resources(self, samples: dict[str, dict[str, Any]]) -> None:
+        """Store the latest resource figures of several sessions at once."""
+        pipe = self._redis.pipeline(transaction=False)
+        for session_id, figures in samples.items():
+            self._set_if_exists(keys=[keys.session_key(session_id)], args=["resources", json.dumps(figures)],
+                                client=pipe)
+        pipe.execute()
+
+    def push_job(self, session_id: str, job_id: str) -> None:
+        """Append a job to the session's ordered list of pending jobs."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.rpush(keys.session_jobs_key(session_id), job_id)
+        pipe.expire(keys.session_jobs_key(session_id), self._retention_s)
+        pipe.execute()
+
+    def pop_job(self, session_id: str) -> str | None:
+        """The session's oldest pending job id, removed from the list."""
+        raw = self._redis.lpop(keys.session_jobs_key(session_id))
+        return _text(raw) if raw else None
+
+    def ids_of_worker(self, worker: str) -> list[str]:
+        return sorted(_text(v) for v in cast(set[bytes], self._redis.smembers(keys.worker_sessions_key(worker))))
+
+    def ids_of_tenant(self, tenant: str) -> list[str]:
+        return sorted(_text(v) for v in cast(set[bytes], self._redis.smembers(keys.tenant_sessions_key(tenant))))
+
+    def end(self, session_id: str, status: SessionStatus, *, job_error: str) -> list[str]:
+        """Mark a session lost or expired (kept for the retention time) and end its pending jobs."""
+        record = self.get(session_id)
+        if record is None:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(keys.session_key(session_id), "status", status.value)
+        pipe.expire(keys.session_key(session_id), self._retention_s)
+        pipe.srem(keys.worker_sessions_key(record.worker), session_id)
+        pipe.execute()
+        return self._end_pending_jobs(session_id, job_error)
+
+    def delete(self, session_id: str) -> SessionRecord | None:
+        """Remove a session's record (later use is 404) and end its pending jobs; returns what it was."""
+        record = self.get(session_id)
+        if record is None:
+            return None
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(keys.session_key(session_id))
+        pipe.srem(keys.worker_sessions_key(record.worker), session_id)
+        pipe.srem(keys.tenant_sessions_key(record.tenant), session_id)
+        pipe.execute()
+        self._end_pending_jobs(session_id, "the session was deleted")
+        return record
+
+    def _end_pending_jobs(self, session_id: str, message: str) -> list[str]:
+        ended: list[str] = []
+        while (job_id := self.pop_job(session_id)) is not None:
+            record = self._jobs.get(job_id)
+            if record is not None and self._jobs.finish_without_running(
+                    record, JobStatus.WORKER_LOST, error={"type": "SessionGone", "message": message,
+                                                          "traceback": []}):
+                ended.append(job_id)
+        return ended
+
+    def reap_dead_workers(self, alive_workers: Iterable[str]) -> list[str]:
+        """Sessions of workers that are not alive become lost, their pending jobs worker_lost."""
+        alive = set(alive_workers)
+        lost: list[str] = []
+        for raw in cast(set[bytes], self._redis.smembers(keys.WORKERS)):
+            worker = _text(raw)
+            if worker in alive:
+                continue
+            for session_id in self.ids_of_worker(worker):
+                self.end(session_id, SessionStatus.LOST, job_error=f"worker {worker} stopped")
+                lost.append(session_id)
+        return lost

@@ -1,0 +1,189 @@
+"""SessionManager: the sessions this worker host owns, each a dedicated sandbox and an actor thread.
+
+Each session's jobs wait in its Redis list in the order the API accepted them. A kick (a Celery task on
+this host's own queue) wakes the session's actor, which runs the listed jobs one at a time, in order.
+So a second request for a busy session waits its turn; it is never refused and never overtakes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from core import keys
+from core.errors import SandboxError
+from core.jobs import now_ms
+from core.models import SessionStatus
+from core.sessions import SessionStore
+from core.settings import Settings
+from workers.pool import SandboxPool
+from workers.runner import JobRunner
+from workers.sandbox import Sandbox
+
+log = logging.getLogger(__name__)
+
+CREATE_REPLY_TTL_S = 60
+SANDBOX_WAIT_S = 30.0
+SETUP_TIMEOUT_MS = 10_000
+
+
+@dataclass
+class SessionActor:
+    """One session: its sandbox, and the thread that runs its jobs in order."""
+
+    session_id: str
+    sandbox: Sandbox
+    kicked: threading.Event = field(default_factory=threading.Event)
+    stopped: threading.Event = field(default_factory=threading.Event)
+    busy: bool = False
+    thread: threading.Thread | None = None
+
+
+class SessionManager:
+    """Creates, runs, expires and deletes this host's sessions."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, sessions: SessionStore, pool: SandboxPool,
+                 runner: JobRunner) -> None:
+        self._settings = settings
+        self._redis = client
+        self._sessions = sessions
+        self._pool = pool
+        self._runner = runner
+        self._actors: dict[str, SessionActor] = {}
+        self._lock = threading.Lock()
+        self._starting = 0
+
+    def count(self) -> int:
+        """Sessions owned (and being created) on this host."""
+        with self._lock:
+            return len(self._actors) + self._starting
+
+    def create(self, session_id: str, variables: dict[str, Any]) -> None:
+        """Dedicate a warm sandbox to a new session and tell the waiting API (its `created` list)."""
+        with self._lock:
+            full = len(self._actors) + self._starting >= self._settings.max_sessions_per_host
+            if not full:
+                self._starting += 1
+        if full:
+            self._reply(session_id, ok=False, reason="full")
+            return
+        try:
+            sandbox = self._pool.detach(self._pool.acquire(SANDBOX_WAIT_S))
+            if variables:
+                self._setup(sandbox, variables)
+        except SandboxError as exc:
+            with self._lock:
+                self._starting -= 1
+            self._sessions.delete(session_id)
+            self._reply(session_id, ok=False, reason=str(exc))
+            return
+        actor = SessionActor(session_id, sandbox)
+        actor.thread = threading.Thread(target=self._actor_loop, args=(actor,), name=f"session-{session_id[:8]}",
+                                        daemon=True)
+        with self._lock:
+            self._starting -= 1
+            self._actors[session_id] = actor
+        self._sessions.set_status(session_id, SessionStatus.READY)
+        actor.thread.start()
+        self._reply(session_id, ok=True)
+        log.info("session %s created", session_id)
+
+    def _setup(self, sandbox: Sandbox, variables: dict[str, Any]) -> None:
+        sandbox.send({"op": "exec", "code": "", "timeout_ms": SETUP_TIMEOUT_MS, "variables": variables,
+                      "output_limit_bytes": self._settings.output_limit_bytes})
+        done = sandbox.collect(SETUP_TIMEOUT_MS, lambda _stream, _text: None)
+        if done["status"] != "success":
+            sandbox.destroy()
+            raise SandboxError(f"could not set the session's variables: {done.get('error')}")
+
+    def _reply(self, session_id: str, *, ok: bool, reason: str | None = None) -> None:
+        key = keys.session_created_key(session_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.rpush(key, json.dumps({"ok": ok, "reason": reason, "worker": self._settings.worker_name}))
+        pipe.expire(key, CREATE_REPLY_TTL_S)
+        pipe.execute()
+
+    def kick(self, session_id: str) -> bool:
+        """Wake the session's actor to run its pending jobs; False if the session is not here."""
+        with self._lock:
+            actor = self._actors.get(session_id)
+        if actor is None:
+            # Not ours (any more): its pending jobs must not wait forever.
+            self._sessions.end(session_id, SessionStatus.LOST, job_error="the session is not on its worker")
+            return False
+        actor.kicked.set()
+        return True
+
+    def _actor_loop(self, actor: SessionActor) -> None:
+        while not actor.stopped.is_set():
+            actor.kicked.wait(timeout=1.0)
+            actor.kicked.clear()
+            while not actor.stopped.is_set() and (job_id := self._sessions.pop_job(actor.session_id)):
+                actor.busy = True
+                self._sessions.set_status(actor.session_id, SessionStatus.BUSY)
+                try:
+                    result = self._runner.run(job_id, sandbox=actor.sandbox)
+                finally:
+                    actor.busy = False
+                if result is None:  # cancelled while queued
+                    self._sessions.set_status(actor.session_id, SessionStatus.READY)
+                    continue
+                lost = result.session_state == "lost" or not actor.sandbox.healthy
+                self._sessions.record_execution(actor.session_id, variables=result.variables, lost=lost)
+                if lost:
+                    self._retire(actor, SessionStatus.LOST, "the session's interpreter was lost")
+                    return
+
+    def _retire(self, actor: SessionActor, status: SessionStatus | None, message: str) -> None:
+        """Stop a session's actor and destroy its sandbox; mark it `status` (None: already deleted)."""
+        actor.stopped.set()
+        actor.kicked.set()
+        actor.sandbox.destroy()
+        with self._lock:
+            self._actors.pop(actor.session_id, None)
+        if status is not None:
+            self._sessions.end(actor.session_id, status, job_error=message)
+        log.info("session %s ended: %s", actor.session_id, message)
+
+    def delete(self, session_id: str) -> None:
+        """The API deleted the session's record: destroy its sandbox now."""
+        with self._lock:
+            actor = self._actors.get(session_id)
+        if actor is not None:
+            self._retire(actor, None, "deleted")
+
+    def maintain(self) -> None:
+        """Expire idle sessions and drop those whose record is gone (called every heartbeat)."""
+        with self._lock:
+            actors = list(self._actors.values())
+        now = now_ms()
+        for actor in actors:
+            record = self._sessions.get(actor.session_id)
+            if record is None:
+                self._retire(actor, None, "its record is gone")
+            elif not actor.busy and record.status is SessionStatus.READY and now >= record.expires_ms:
+                self._retire(actor, SessionStatus.EXPIRED, "idle for too long")
+
+    def container_ids(self) -> dict[str, str]:
+        """Session id -> container id of every live session here."""
+        with self._lock:
+            return {sid: actor.sandbox.container_id for sid, actor in self._actors.items()}
+
+    def close(self, *, drain_timeout_s: float) -> None:
+        """Graceful shutdown: let running executions finish, then end every session as lost."""
+        deadline = time.monotonic() + drain_timeout_s
+        with self._lock:
+            actors = list(self._actors.values())
+        for actor in actors:
+            actor.stopped.set()
+            actor.kicked.set()
+        for actor in actors:
+            if actor.thread is not None:
+                actor.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._retire(actor, SessionStatus.LOST, "its worker shut down")
