@@ -71,14 +71,81 @@ def throughput(url: str, clients: int, duration_s: float) -> dict[str, float]:
             "p50_ms": percentile(merged, 0.5), "p95_ms": percentile(merged, 0.95)}
 
 
+def _session_pool_idle(redis_url: str, *, newer_than_ms: int) -> int | None:
+    """Idle session sandboxes by the workers' heartbeats; None until every heartbeat is newer_than_ms."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    names = [n.decode() for n in client.smembers("penny:workers")]
+    infos = [json.loads(raw) for raw in client.mget([f"penny:worker:{n}" for n in names]) if raw]
+    if not infos or any(info["heartbeatMs"] <= newer_than_ms for info in infos):
+        return None
+    return sum(int(info["sessionPool"]["idle"]) for info in infos)
+
+
+def _wait_for_spare_sandbox(redis_url: str, wanted: int = 1, timeout_s: float = 60) -> None:
+    """Wait until a heartbeat sent after this call reports `wanted` idle session sandboxes."""
+    since_ms = int(time.time() * 1000)
+    deadline = time.monotonic() + timeout_s
+    while (_session_pool_idle(redis_url, newer_than_ms=since_ms) or 0) < wanted:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the session pool did not refill")
+        time.sleep(0.05)
+
+
+def _mem_available_bytes() -> int:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+def sessions(url: str, redis_url: str, *, count: int, pool_size: int) -> dict[str, float]:
+    """Session create latency (from a warm pool), in-session print(1) latency, memory per idle session."""
+    session = requests.Session()
+    create_ms = []
+    for _ in range(20):
+        _wait_for_spare_sandbox(redis_url)
+        started = time.perf_counter()
+        response = session.post(f"{url}/api/v1/sessions", json={}, timeout=60)
+        create_ms.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 201, response.text
+        session.delete(f"{url}/api/v1/sessions/{response.json()['sessionId']}", timeout=60)
+    session_id = session.post(f"{url}/api/v1/sessions", json={}, timeout=60).json()["sessionId"]
+    execute_ms = []
+    for _ in range(200):
+        started = time.perf_counter()
+        response = session.post(f"{url}/api/v1/execute", json={"code": CODE, "sessionId": session_id}, timeout=60)
+        execute_ms.append((time.perf_counter() - started) * 1000)
+        assert response.json()["stdout"] == "1\n", response.text
+    session.delete(f"{url}/api/v1/sessions/{session_id}", timeout=60)
+    _wait_for_spare_sandbox(redis_url, pool_size)
+    time.sleep(2)  # let the deleted containers' memory be returned before the baseline
+    before = _mem_available_bytes()
+    created = []
+    for _ in range(count):
+        created.append(session.post(f"{url}/api/v1/sessions", json={}, timeout=120).json()["sessionId"])
+        session.post(f"{url}/api/v1/execute", json={"code": "x = 1", "sessionId": created[-1]}, timeout=60)
+    _wait_for_spare_sandbox(redis_url, pool_size, timeout_s=120)
+    time.sleep(2)
+    after = _mem_available_bytes()
+    for session_id in created:
+        session.delete(f"{url}/api/v1/sessions/{session_id}", timeout=60)
+    return {"create_p50_ms": percentile(create_ms, 0.5), "create_p95_ms": percentile(create_ms, 0.95),
+            "execute_p50_ms": percentile(execute_ms, 0.5), "execute_p95_ms": percentile(execute_ms, 0.95),
+            "memory_per_idle_session_mb": (before - after) / count / 2**20}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per run")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each throughput run")
     parser.add_argument("--workers", type=int, default=1, help="worker hosts to start")
+    parser.add_argument("--sessions", type=int, default=50, help="idle sessions for the memory figure")
     args = parser.parse_args()
     report: dict[str, object] = {}
-    with stack.local_stack(workers=args.workers, worker_prefix="bench") as (_, url):
+    with stack.local_stack(workers=args.workers, worker_prefix="bench") as (running, url):
         sequential(url, 30)  # warm-up: every pooled sandbox and connection used once
         for run in (1, 2):
             figures = sequential(url, args.requests)
@@ -92,6 +159,13 @@ def main() -> None:
                 print(f"{clients:>2} clients run {run}: {figures['per_min']:.0f} executions/min "
                       f"(p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
                       f"{figures['failures']} failed)", flush=True)
+        for run in (1, 2):
+            figures = sessions(url, running.env["REDIS_URL"], count=args.sessions, pool_size=2 * args.workers)
+            report[f"sessions_run{run}"] = figures
+            print(f"sessions run {run}: create p50 {figures['create_p50_ms']:.1f} ms, "
+                  f"p95 {figures['create_p95_ms']:.1f} ms; in-session print(1) p50 {figures['execute_p50_ms']:.1f} ms, "
+                  f"p95 {figures['execute_p95_ms']:.1f} ms; {figures['memory_per_idle_session_mb']:.1f} MB per idle "
+                  f"session", flush=True)
     out = Path(".cache") / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from core.jobs import JobStore
+from core.models import ExecutionRequest, JobStatus, SessionStatus
+from core.registry import WorkerRegistry
+from core.sessions import SessionStore
+
+
+@pytest.fixture
+def stores() -> tuple[SessionStore, JobStore, fakeredis.FakeRedis]:
+    client = fakeredis.FakeRedis()
+    jobs = JobStore(client, retention_s=60)
+    return SessionStore(client, jobs, retention_s=60), jobs, client
+
+
+def _reserve(sessions: SessionStore, session_id: str, worker: str = "w1", cap: int = 2) -> bool:
+    return sessions.reserve(session_id, tenant="t", worker=worker, max_sessions=cap, idle_timeout_ms=1000)
+
+
+def test_reservations_stop_at_the_hosts_cap(stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, _, _ = stores
+    assert _reserve(sessions, "a") and _reserve(sessions, "b")
+    assert not _reserve(sessions, "c")
+    assert sessions.get("c") is None
+    assert sessions.count_of_worker("w1") == 2 and sessions.ids_of_tenant("t") == ["a", "b"]
+    sessions.delete("a")
+    assert _reserve(sessions, "c")
+
+
+def test_executions_are_recorded_and_expiry_follows_last_use(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, _, _ = stores
+    _reserve(sessions, "a")
+    sessions.record_execution("a", variables={"x": {"type": "int"}}, lost=False)
+    record = sessions.get("a")
+    assert record is not None and record.status is SessionStatus.READY and record.execution_count == 1
+    assert record.variables == {"x": {"type": "int"}} and record.expires_ms == record.last_used_ms + 1000
+    sessions.record_execution("a", variables={}, lost=True)
+    lost = sessions.get("a")
+    assert lost is not None and lost.status is SessionStatus.LOST
+
+
+def test_a_deleted_session_is_never_recreated_by_late_updates(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, _, _ = stores
+    _reserve(sessions, "a")
+    sessions.delete("a")
+    sessions.record_execution("a", variables={}, lost=False)
+    sessions.set_status("a", SessionStatus.READY)
+    sessions.set_resources({"a": {"memoryBytes": 1}})
+    assert sessions.get("a") is None
+
+
+def test_jobs_run_in_acceptance_order(stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, _, _ = stores
+    for job_id in ("j1", "j2", "j3"):
+        sessions.push_job("a", job_id)
+    assert [sessions.pop_job("a") for _ in range(4)] == ["j1", "j2", "j3", None]
+
+
+def test_sessions_of_a_dead_worker_are_lost_with_their_pending_jobs(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, jobs, client = stores
+    registry = WorkerRegistry(client, ttl_s=60)
+    registry.beat("dead", {})
+    registry.beat("alive", {})
+    _reserve(sessions, "a", worker="dead")
+    _reserve(sessions, "b", worker="alive")
+    jobs.create("j1", ExecutionRequest(code="1", timeout_ms=100, session_id="a"))
+    sessions.push_job("a", "j1")
+    assert sessions.reap_dead_workers(["alive"]) == ["a"]
+    a, b = sessions.get("a"), sessions.get("b")
+    assert a is not None and a.status is SessionStatus.LOST
+    assert b is not None and b.status is SessionStatus.STARTING
+    job = jobs.get("j1")
+    assert job is not None and job.status is JobStatus.WORKER_LOST
+    assert sessions.count_of_worker("dead") == 0
