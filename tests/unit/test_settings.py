@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    settings = Settings.from_env({})
+    assert settings.sandbox_port == 3003 and settings.max_execution_time == 30_000
+    assert settings.enable_networking is False and settings.docker_image == "penny-sandbox:latest"
+    assert settings.worker_name  # the host name
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("SANDBOX_PORT", "abc", "SANDBOX_PORT must be an integer, got 'abc'"),
+    ("ENABLE_NETWORKING", "maybe", "ENABLE_NETWORKING must be true or false"),
+    ("MAX_EXECUTION_TIME", "5", "MAX_EXECUTION_TIME must be >= 100"),
+    ("PRELOAD_MODULES", "numpy,os.path;rm", "PRELOAD_MODULES must be a comma-separated list"),
+    ("REDIS_URL", " ", "REDIS_URL must not be empty"),
+])
+def test_a_bad_value_names_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env({name: value})
+
+
+def test_values_are_parsed() -> None:
+    settings = Settings.from_env({"ENABLE_NETWORKING": "TRUE", "PRELOAD_MODULES": "numpy, json", "POOL_SIZE": "7"})
+    assert settings.enable_networking and settings.preload_modules == ("numpy", "json") and settings.pool_size == 7
