@@ -20,8 +20,10 @@ system:
 image: venv system
 	@$(PY) deploy/sandbox/build_image.py
 
+WORKERS ?= 1
+
 run: venv image
-	$(PY) deploy/stack.py
+	$(PY) deploy/stack.py --workers $(WORKERS)
 
 test: venv image lint
 	$(PY) -m pytest tests/unit -q

@@ -8,9 +8,10 @@ from typing import Any
 
 import psutil
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from api import metrics
 from api.executions import bp as executions_bp
 from api.services import Dispatcher, Services
 from api.sessions import bp as sessions_bp
@@ -28,6 +29,43 @@ def _error_response(error: ApiError) -> tuple[Response, int]:
     if error.retry_after_s is not None:
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response, error.http_status
+
+
+def health_report(services: Services) -> tuple[Response, int]:
+    """The /health body and status code."""
+    body: dict[str, Any] = {"status": "healthy", "uptime": int(time.time() - services.started_at)}
+    body["system"] = {"memory": psutil.virtual_memory().percent, "cpu": psutil.cpu_percent(interval=None),
+                      "disk": psutil.disk_usage("/").percent}
+    try:
+        workers = services.registry.alive()
+        missing = services.registry.missing(workers)
+        depth = services.admission.queue_depth()
+        created = services.sessions.created_total()
+    except redis.RedisError:
+        body.update(status="unhealthy", reason="redis unreachable", workers=[], sessions={"active": 0, "total": 0})
+        return jsonify(body), 503
+    body["sessions"] = {"active": sum(int(w.get("sessions", 0)) for w in workers.values()), "total": created}
+    body["queue"] = {"depth": depth, "maxDepth": services.settings.max_queue_depth}
+    body["workers"] = [{
+        "name": name,
+        "lastHeartbeat": info.get("heartbeatMs"),
+        "pool": info.get("pool", {}),
+        "sessionPool": info.get("sessionPool", {}),
+        "sessions": info.get("sessions", 0),
+        "poolError": info.get("poolError"),
+    } for name, info in sorted(workers.items())]
+    body["missingWorkers"] = [{"name": name, "lastHeartbeat": at} for name, at in sorted(missing.items())]
+    reasons = []
+    if not workers:
+        body.update(status="unhealthy", reason="no worker is running")
+        return jsonify(body), 503
+    if missing:
+        reasons.append(f"{len(missing)} worker(s) stopped sending heartbeats")
+    if sum(int(w.get("pool", {}).get("idle", 0)) for w in workers.values()) == 0:
+        reasons.append("no idle sandbox in any pool")
+    if reasons:
+        body.update(status="degraded", reason="; ".join(reasons))
+    return jsonify(body), 200
 
 
 def create_app(settings: Settings, *, client: redis.Redis | None = None,
@@ -68,24 +106,27 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
         envelope.code = "internal_error"
         return _error_response(envelope)
 
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        if "started" in g:
+            metrics.REQUEST_SECONDS.labels(endpoint).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        """Prometheus text format: the API's processes and the cluster gauges."""
+        return Response(metrics.render(services), mimetype=metrics.CONTENT_TYPE.split(";")[0],
+                        headers={"Content-Type": metrics.CONTENT_TYPE})
+
     @app.get("/health")
     def health() -> tuple[Response, int]:
-        """Whether the service can run code: Redis reachable and at least one worker alive."""
-        body: dict[str, Any] = {"uptime": int(time.time() - services.started_at)}
-        try:
-            workers = services.registry.alive()
-            body["queue"] = {"depth": services.admission.queue_depth()}
-        except redis.RedisError:
-            body.update(status="unhealthy", reason="redis unreachable", workers=[])
-            return jsonify(body), 503
-        body["workers"] = list(workers.values())
-        body["system"] = {"memory": psutil.virtual_memory().percent, "cpu": psutil.cpu_percent(interval=None),
-                          "disk": psutil.disk_usage("/").percent}
-        if not workers:
-            body["status"] = "unhealthy"
-            return jsonify(body), 503
-        idle = sum(int(w.get("pool", {}).get("idle", 0)) for w in workers.values())
-        body["status"] = "healthy" if idle > 0 else "degraded"
-        return jsonify(body), 200
+        """healthy / degraded (a worker missing, no idle sandbox) / unhealthy (Redis down, no worker: 503)."""
+        return health_report(services)
 
     return app

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from marshmallow import ValidationError
 
-from api import sse
+from api import metrics, sse
 from api.schemas import execute_request_schema
 from api.services import Services
 from core import keys
@@ -100,6 +100,7 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
         else:
             services.sessions.push_job(session.session_id, job_id)
             services.dispatcher.send(keys.SESSION_KICK_TASK, [session.session_id], keys.host_queue(session.worker))
+        metrics.JOBS_SUBMITTED.labels("session" if session else "stateless").inc()
     except Exception as exc:  # the broker is unreachable: the job was not accepted
         record = services.store.get(job_id)
         if record is not None:
@@ -161,6 +162,13 @@ def execute() -> Response:
 def _sse_response(services: Services, job_id: str, after: str) -> Response:
     def generate() -> Iterator[bytes]:
         idle_since = time.monotonic()
+        metrics.SSE_CLIENTS.inc()
+        try:
+            yield from relay(idle_since)
+        finally:
+            metrics.SSE_CLIENTS.dec()
+
+    def relay(idle_since: float) -> Iterator[bytes]:
         for event in _events(services, job_id, after):
             if event is None:
                 _reap_if_lost(services)

@@ -47,6 +47,7 @@ class MetricsSchema(Schema):
     durationMs = fields.Integer(required=True)  # noqa: N815
     cpuMs = fields.Integer(required=True)  # noqa: N815
     peakMemoryBytes = fields.Integer(required=True)  # noqa: N815
+    diskBytes = fields.Integer(required=True)  # noqa: N815
 
 
 class ExecutionResultSchema(Schema):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -33,6 +35,12 @@ class PennyApi(BaseApplication):  # type: ignore[misc]
         return create_app(self._settings)
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def main() -> None:
     """Read Settings, warn when the service runs open, and serve until stopped."""
     try:
@@ -40,6 +48,11 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"penny-api: {exc}")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Gunicorn runs several API processes: their Prometheus metrics meet in one directory (multiprocess mode).
+    metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                             tempfile.mkdtemp(prefix="penny-api-metrics-")))
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
     options = {
         "bind": f"{os.environ.get('SANDBOX_HOST', '0.0.0.0')}:{settings.sandbox_port}",
         "workers": settings.api_workers,
@@ -49,6 +62,7 @@ def main() -> None:
         "graceful_timeout": 30,
         "keepalive": 30,
         "loglevel": settings.log_level.lower(),
+        "child_exit": _child_exit,
     }
     log.info("serving on %s with %d gevent workers", options["bind"], settings.api_workers)
     PennyApi(settings, options).run()

@@ -14,8 +14,14 @@ CANCEL_CHANNEL = f"{PREFIX}:cancel"
 # Hash job_id -> worker name, for jobs a worker has claimed and not finished (the reaper scans it).
 RUNNING_JOBS = f"{PREFIX}:running"
 
-# Set of worker names that have ever sent a heartbeat (members whose heartbeat key expired are dead).
+# Set of worker names that have sent a heartbeat (members whose heartbeat key expired are dead; pruned
+# once they have been silent for WORKER_FORGET_S) and the hash of when each was last heard (ms).
 WORKERS = f"{PREFIX}:workers"
+WORKERS_LAST_SEEN = f"{PREFIX}:workers:last_seen"
+WORKER_FORGET_S = 600
+
+# Counter of sessions ever created (for /health).
+SESSIONS_CREATED = f"{PREFIX}:stats:sessions_created"
 
 
 def job_key(job_id: str) -> str:

@@ -79,6 +79,7 @@ class Metrics:
     duration_ms: int = 0
     cpu_ms: int = 0
     peak_memory_bytes: int = 0
+    disk_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class ExecutionResult:
                 "durationMs": self.metrics.duration_ms,
                 "cpuMs": self.metrics.cpu_ms,
                 "peakMemoryBytes": self.metrics.peak_memory_bytes,
+                "diskBytes": self.metrics.disk_bytes,
             },
             "worker": self.worker,
             "sessionState": self.session_state,
@@ -142,6 +144,7 @@ class ExecutionResult:
                 duration_ms=int(metrics.get("durationMs", 0)),
                 cpu_ms=int(metrics.get("cpuMs", 0)),
                 peak_memory_bytes=int(metrics.get("peakMemoryBytes", 0)),
+                disk_bytes=int(metrics.get("diskBytes", 0)),
             ),
             worker=data.get("worker"),
             session_state=data.get("sessionState"),

@@ -59,7 +59,7 @@ _SET_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
 
-# KEYS: session, worker's sessions, tenant's sessions.
+# KEYS: session, worker's sessions, tenant's sessions, sessions-created counter.
 # ARGV: max_sessions, session_id, tenant, worker, status, now_ms, idle_timeout_ms. Returns 1, or 0 if full.
 _RESERVE = """
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
@@ -68,6 +68,7 @@ redis.call('HSET', KEYS[1], 'tenant', ARGV[3], 'worker', ARGV[4], 'status', ARGV
            'idle_timeout_ms', ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('INCR', KEYS[4])
 return 1
 """
 
@@ -105,12 +106,17 @@ class SessionStore:
         """Record a session starting on `worker` unless it already owns max_sessions; False if full."""
         created = now_ms()
         return bool(self._reserve(
-            keys=[keys.session_key(session_id), keys.worker_sessions_key(worker), keys.tenant_sessions_key(tenant)],
+            keys=[keys.session_key(session_id), keys.worker_sessions_key(worker), keys.tenant_sessions_key(tenant),
+                  keys.SESSIONS_CREATED],
             args=[max_sessions, session_id, tenant, worker, SessionStatus.STARTING.value, created, idle_timeout_ms],
         ))
 
     def count_of_worker(self, worker: str) -> int:
         return int(cast(int, self._redis.scard(keys.worker_sessions_key(worker))))
+
+    def created_total(self) -> int:
+        """Sessions ever created in this cluster."""
+        return int(cast(bytes | None, self._redis.get(keys.SESSIONS_CREATED)) or 0)
 
     def get(self, session_id: str) -> SessionRecord | None:
         raw = {_text(k): _text(v) for k, v in

@@ -75,6 +75,7 @@ class Settings:
     heartbeat_ttl_seconds: int = 5
     container_max_jobs: int = 500
     worker_name: str = ""
+    worker_metrics_port: int = 9808
     preload_modules: tuple[str, ...] = ("numpy", "pandas", "matplotlib.pyplot")
     # Sessions: idle sessions are light (no preloads, so an idle one costs little memory).
     session_idle_timeout: int = 30 * 60 * 1000
@@ -108,6 +109,7 @@ class Settings:
             "heartbeat_ttl_seconds": lambda n, r: _int(n, r, minimum=2),
             "container_max_jobs": lambda n, r: _int(n, r, minimum=1),
             "worker_name": _str,
+            "worker_metrics_port": lambda n, r: _int(n, r, minimum=0),
             "preload_modules": _modules,
             "session_idle_timeout": lambda n, r: _int(n, r, minimum=1000),
             "max_sessions_per_host": lambda n, r: _int(n, r, minimum=0),

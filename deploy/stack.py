@@ -79,18 +79,28 @@ class Stack:
     env: dict[str, str]
     log_dir: Path
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def env_of(self, name: str) -> dict[str, str]:
+        """The environment a process of this stack was started with, by its name (e.g. "worker-host-1")."""
+        return self.envs[name]
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
         proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append((name, proc))
+        self.envs[name] = env
         return proc
 
     def start_redis(self, port: int) -> str:
         url = f"redis://127.0.0.1:{port}/0"
-        proc = self._spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no"], self.env)
+        data_dir = self.log_dir / f"redis-{port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Append-only file, fsync every second: a Redis restart loses no accepted job.
+        proc = self._spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(data_dir)],
+                           self.env)
         wait_until(lambda: redis_alive(url), 20, "redis", proc)
         return url
 
@@ -101,7 +111,7 @@ class Stack:
         return proc
 
     def start_worker(self, name: str, *, wait_ready: bool = True, **overrides: str) -> subprocess.Popen:
-        env = {**self.env, "WORKER_NAME": name, **overrides}
+        env = {**self.env, "WORKER_NAME": name, "WORKER_METRICS_PORT": str(free_port()), **overrides}
         proc = self._spawn(f"worker-{name}", [PYTHON, "-m", "workers.serve"], env)
         if wait_ready:
             wait_until(lambda: worker_ready(env["REDIS_URL"], name), 120, f"worker {name}", proc)
@@ -109,8 +119,10 @@ class Stack:
 
     def start_flower(self, port: int) -> subprocess.Popen:
         celery = str(Path(PYTHON).with_name("celery"))
+        # The HTTP API without auth, as for local development; put Flower behind auth in production.
+        env = {**self.env, "FLOWER_UNAUTHENTICATED_API": "true"}
         proc = self._spawn("flower", [celery, f"--broker={self.env['REDIS_URL']}", "flower",
-                                      f"--port={port}", "--address=0.0.0.0"], self.env)
+                                      f"--port={port}", "--address=0.0.0.0"], env)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/"), 60, "flower", proc)
         return proc
 

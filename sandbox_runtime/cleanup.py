@@ -128,3 +128,20 @@ def wipe(paths: Iterable[str]) -> list[str]:
             if os.path.lexists(entry.path):
                 survivors.append(entry.path)
     return survivors
+
+
+def disk_usage_bytes(paths: Iterable[str]) -> int:
+    """Bytes in use on the file systems of paths (each tmpfs counted once)."""
+    seen: set[int] = set()
+    used = 0
+    for path in paths:
+        try:
+            device = os.stat(path).st_dev
+            if device in seen:
+                continue
+            seen.add(device)
+            stats = os.statvfs(path)
+        except OSError:
+            continue
+        used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+    return used

@@ -295,6 +295,7 @@ class Supervisor:
             "cpu_ms": int(reply["cpu_ms"]) if reply else 0,
             "peak_memory_bytes": int(reply["peak_memory_bytes"]) if reply else 0,
             "duration_ms": duration_ms,
+            "disk_bytes": cleanup.disk_usage_bytes(self._wipe_paths),
             "variables": reply.get("variables", {}) if reply else {},
         }
         if self._keep_state:

@@ -10,11 +10,14 @@ import logging
 import os
 import threading
 import time
+from http.server import ThreadingHTTPServer
 
 import docker
 import docker.errors
 import redis
 import requests
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from core import keys
 from core.jobs import JobStore
@@ -23,7 +26,9 @@ from core.sessions import SessionStore
 from core.settings import Settings
 from workers import resources
 from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
+from workers.metrics import WorkerMetrics
 from workers.pool import SandboxPool
+from workers.probe import start_probe
 from workers.runner import JobRunner
 from workers.sandbox import Sandbox
 from workers.sessions import SessionManager
@@ -31,6 +36,7 @@ from workers.sessions import SessionManager
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
+REDIS_RETRIES = 60
 RESOURCE_SAMPLE_EVERY = 2  # heartbeats
 
 
@@ -39,7 +45,12 @@ class WorkerHost:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._redis = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        # Ride out a Redis restart: every command retries with backoff for about a minute, so a running
+        # job's output and result are written once Redis is back instead of being lost.
+        self._redis = redis.Redis.from_url(
+            settings.redis_url, health_check_interval=30, socket_connect_timeout=2,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         self.store = JobStore(self._redis, retention_s=settings.job_retention_seconds)
         self.registry = WorkerRegistry(self._redis, ttl_s=settings.heartbeat_ttl_seconds)
         self._docker = docker.from_env(timeout=60)
@@ -48,11 +59,14 @@ class WorkerHost:
                                 max_jobs=settings.container_max_jobs)
         self.session_pool = SandboxPool(self._start_session_sandbox, size=settings.session_pool_size,
                                         max_jobs=settings.container_max_jobs)
-        self.runner = JobRunner(settings, self.store, self.pool)
+        self.metrics = WorkerMetrics(settings.worker_name)
+        self.runner = JobRunner(settings, self.store, self.pool, self.metrics)
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)
         self._samples: dict[str, resources.Sample] = {}
         self._beats = 0
+        self._last_beat_ok = 0.0
+        self._probe: ThreadingHTTPServer | None = None
         self._stopped = threading.Event()
         self._started_ms = int(time.time() * 1000)
         self._threads: list[threading.Thread] = []
@@ -69,6 +83,8 @@ class WorkerHost:
         self.pool.start()
         self.session_pool.start(refill_threads=1)
         self._beat()
+        if self.settings.worker_metrics_port:
+            self._probe = start_probe(self.settings.worker_metrics_port, self.metrics.registry, self.is_alive)
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._cancel_loop, "cancel-listener")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -88,9 +104,16 @@ class WorkerHost:
             log.info("removed %d leftover sandbox containers", removed)
         return removed
 
+    def is_alive(self) -> bool:
+        """Liveness: the heartbeat reached Redis recently (what Docker and Kubernetes probe)."""
+        return time.monotonic() - self._last_beat_ok < 3 * HEARTBEAT_INTERVAL_S + 2
+
     def _beat(self) -> None:
         stats = self.pool.stats()
         session_stats = self.session_pool.stats()
+        self.metrics.pools(stateless={"idle": stats.idle, "busy": stats.busy, "starting": stats.starting},
+                           session={"idle": session_stats.idle, "starting": session_stats.starting})
+        self.metrics.sessions.set(self.session_manager.count())
         self.registry.beat(self.settings.worker_name, {
             "name": self.settings.worker_name,
             "pid": os.getpid(),
@@ -103,6 +126,7 @@ class WorkerHost:
             "maxSessions": self.settings.max_sessions_per_host,
             "poolError": self.pool.last_error or self.session_pool.last_error,
         })
+        self._last_beat_ok = time.monotonic()
 
     def _heartbeat_loop(self) -> None:
         while not self._stopped.wait(HEARTBEAT_INTERVAL_S):
@@ -114,6 +138,7 @@ class WorkerHost:
                 for session_id in self.sessions.reap_dead_workers(alive):
                     log.warning("session %s: its worker is gone; session lost", session_id)
                 self.session_manager.maintain()
+                self.registry.forget_silent(has_sessions=lambda name: self.sessions.count_of_worker(name) > 0)
                 self._beats += 1
                 if self._beats % RESOURCE_SAMPLE_EVERY == 0:
                     self._sample_sessions()
@@ -132,6 +157,8 @@ class WorkerHost:
                                    "cpuPercent": resources.cpu_percent(before, now) if before else None}
         for gone in set(self._samples) - set(figures):
             self._samples.pop(gone, None)
+        self.metrics.sandbox_memory.set(sum(int(f["memoryBytes"] or 0) for f in figures.values()))
+        self.metrics.sandbox_cpu.set(sum(float(f["cpuPercent"] or 0) for f in figures.values()))
         if figures:
             self.sessions.set_resources(figures)
 
@@ -160,5 +187,7 @@ class WorkerHost:
             pass
         self.pool.close()
         self.session_pool.close()
+        if self._probe is not None:
+            self._probe.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)

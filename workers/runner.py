@@ -11,6 +11,8 @@ from core.errors import SandboxError
 from core.jobs import JobStore, now_ms
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
+from workers.metrics import WorkerMetrics
+from workers.monitor import ResourceMonitor
 from workers.pool import SandboxPool
 from workers.sandbox import Sandbox, failure_done
 
@@ -46,10 +48,11 @@ class ActiveJob:
 class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
-    def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool) -> None:
+    def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics) -> None:
         self._settings = settings
         self._store = store
         self._pool = pool
+        self._metrics = metrics
         self._active: dict[str, ActiveJob] = {}
         self._lock = threading.Lock()
 
@@ -84,6 +87,8 @@ class JobRunner:
                 done, stdout, stderr = self._execute_on(sandbox, job_id, request, active)
             result = self._result(job_id, request, done, stdout, stderr, queued_ms=started_ms - created_ms)
             self._store.finish(result)
+            self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
+                                   queued_ms=result.metrics.queued_ms)
             log.info("job %s ended %s in %s ms", job_id, result.status.value, result.metrics.duration_ms)
             return result
         finally:
@@ -117,7 +122,11 @@ class JobRunner:
         except SandboxError as exc:
             sandbox.destroy()
             return failure_done("error", "SandboxError", f"the sandbox failed: {exc}"), [], []
-        done = sandbox.collect(request.timeout_ms, on_output)
+        def on_sample(figures: dict[str, Any]) -> None:
+            self._store.append(job_id, EventType.METRICS, figures)
+
+        with ResourceMonitor(sandbox.container_id, on_sample):
+            done = sandbox.collect(request.timeout_ms, on_output)
         return done, outputs["stdout"], outputs["stderr"]
 
     def _result(self, job_id: str, request: ExecutionRequest, done: dict[str, Any], stdout: list[str],
@@ -133,7 +142,8 @@ class JobRunner:
             error=done.get("error"),
             metrics=Metrics(queued_ms=max(0, queued_ms), duration_ms=int(done.get("duration_ms", 0)),
                             cpu_ms=int(done.get("cpu_ms", 0)),
-                            peak_memory_bytes=int(done.get("peak_memory_bytes", 0))),
+                            peak_memory_bytes=int(done.get("peak_memory_bytes", 0)),
+                            disk_bytes=int(done.get("disk_bytes", 0))),
             worker=self._settings.worker_name,
             variables=done.get("variables") or {},
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
