@@ -36,7 +36,8 @@ integration: venv image
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py --workers 1
+	$(PY) bench/bench.py --workers 2 --sessions 0
 
 lint: venv
 	$(VENV)/bin/ruff check .

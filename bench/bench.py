@@ -1,8 +1,8 @@
 """`make bench`: latency and throughput of `print(1)` through HTTP on a local stack (not a test).
 
-Starts its own Redis, one worker host and the API (as `make run` does), then measures:
-sequential p50/p95 latency, and throughput at 4 and 16 concurrent clients; every figure twice, so the
-machine's noise shows.
+Starts its own Redis, --workers worker hosts and the API (as `make run` does), then measures:
+sequential p50/p95 latency, throughput at 4 and 16 concurrent clients, and for sessions: create and
+in-session latency and the memory an idle session costs; every figure twice, so the machine's noise shows.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per run")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each throughput run")
     parser.add_argument("--workers", type=int, default=1, help="worker hosts to start")
-    parser.add_argument("--sessions", type=int, default=50, help="idle sessions for the memory figure")
+    parser.add_argument("--sessions", type=int, default=50, help="idle sessions for the memory figure (0: skip)")
     args = parser.parse_args()
     report: dict[str, object] = {}
     with stack.local_stack(workers=args.workers, worker_prefix="bench") as (running, url):
@@ -159,14 +159,14 @@ def main() -> None:
                 print(f"{clients:>2} clients run {run}: {figures['per_min']:.0f} executions/min "
                       f"(p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
                       f"{figures['failures']} failed)", flush=True)
-        for run in (1, 2):
+        for run in (1, 2) if args.sessions else ():
             figures = sessions(url, running.env["REDIS_URL"], count=args.sessions, pool_size=2 * args.workers)
             report[f"sessions_run{run}"] = figures
             print(f"sessions run {run}: create p50 {figures['create_p50_ms']:.1f} ms, "
                   f"p95 {figures['create_p95_ms']:.1f} ms; in-session print(1) p50 {figures['execute_p50_ms']:.1f} ms, "
                   f"p95 {figures['execute_p95_ms']:.1f} ms; {figures['memory_per_idle_session_mb']:.1f} MB per idle "
                   f"session", flush=True)
-    out = Path(".cache") / "bench.json"
+    out = Path(".cache") / f"bench-{args.workers}-hosts.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"figures written to {out}")
