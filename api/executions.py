@@ -65,7 +65,8 @@ def _parse_request(services: Services) -> ExecutionRequest:
                           "(numpy, pandas, matplotlib, plotly, scipy) can be imported directly",
                           details={"field": "packages"})
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
-                            variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant())
+                            variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant(),
+                            plot_formats=tuple(dict.fromkeys(data["plotFormats"])))
 
 
 def current_tenant() -> str:

@@ -22,6 +22,8 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         variables = fields.Dict(keys=fields.String(validate=_IDENTIFIER), load_default=dict)
         sessionId = fields.String(load_default=None, allow_none=True)  # noqa: N815 (API field name)
         packages = fields.List(fields.String(), load_default=None, allow_none=True)
+        plotFormats = fields.List(fields.String(validate=validate.OneOf(["png", "svg"])),  # noqa: N815
+                                  load_default=lambda: ["png"], validate=validate.Length(min=1, max=2))
 
         @validates("code")
         def _code_not_blank(self, value: str, **_: object) -> None:
@@ -67,6 +69,8 @@ class ExecutionResultSchema(Schema):
     result = fields.Nested(ValueSchema, required=True, allow_none=True)
     error = fields.Nested(ErrorSchema, required=True, allow_none=True)
     plots = fields.List(fields.Dict(), required=True)
+    displays = fields.List(fields.Dict(), required=True)
+    notes = fields.List(fields.String(), required=True)
     variables = fields.Dict(required=True)
     metrics = fields.Nested(MetricsSchema, required=True)
     worker = fields.String(required=True, allow_none=True)

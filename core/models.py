@@ -49,6 +49,7 @@ class EventType(enum.StrEnum):
     STDOUT = "stdout"
     STDERR = "stderr"
     PLOT = "plot"
+    DISPLAY = "display"
     METRICS = "metrics"
     RESULT = "result"
 
@@ -62,13 +63,16 @@ class ExecutionRequest:
     variables: dict[str, Any] = field(default_factory=dict)
     session_id: str | None = None
     tenant: str = "default"
+    plot_formats: tuple[str, ...] = ("png",)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, raw: str) -> ExecutionRequest:
-        return cls(**json.loads(raw))
+        data = json.loads(raw)
+        data["plot_formats"] = tuple(data.get("plot_formats") or ("png",))
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class ExecutionResult:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     plots: list[dict[str, Any]] = field(default_factory=list)
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     worker: str | None = None
@@ -112,6 +118,8 @@ class ExecutionResult:
             "result": self.result,
             "error": self.error,
             "plots": self.plots,
+            "displays": self.displays,
+            "notes": self.notes,
             "variables": self.variables,
             "metrics": {
                 "queuedMs": self.metrics.queued_ms,
@@ -138,6 +146,8 @@ class ExecutionResult:
             result=data.get("result"),
             error=data.get("error"),
             plots=list(data.get("plots") or []),
+            displays=list(data.get("displays") or []),
+            notes=list(data.get("notes") or []),
             variables=dict(data.get("variables") or {}),
             metrics=Metrics(
                 queued_ms=int(metrics.get("queuedMs", 0)),

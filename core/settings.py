@@ -67,6 +67,8 @@ class Settings:
     workspace_size_bytes: int = 100 * 1024 * 1024
     tmp_size_bytes: int = 64 * 1024 * 1024
     max_file_size_bytes: int = 10 * 1024 * 1024
+    max_plot_bytes: int = 5 * 1024 * 1024
+    max_plots_bytes: int = 20 * 1024 * 1024
     # Cluster behaviour.
     pool_size: int = 4
     api_workers: int = 2
@@ -102,6 +104,8 @@ class Settings:
             "workspace_size_bytes": lambda n, r: _int(n, r, minimum=1024 * 1024),
             "tmp_size_bytes": lambda n, r: _int(n, r, minimum=1024 * 1024),
             "max_file_size_bytes": lambda n, r: _int(n, r, minimum=1024),
+            "max_plot_bytes": lambda n, r: _int(n, r, minimum=1024),
+            "max_plots_bytes": lambda n, r: _int(n, r, minimum=1024),
             "pool_size": lambda n, r: _int(n, r, minimum=1),
             "api_workers": lambda n, r: _int(n, r, minimum=1),
             "max_queue_depth": lambda n, r: _int(n, r, minimum=1),

@@ -8,6 +8,7 @@ import reprlib
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ _repr.maxlevel = 6
 class CellOutcome:
     """How a cell ended: `error` is None on success; `result` is None when there is no value to show."""
 
-    result: dict[str, str] | None = None
+    result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -78,8 +79,12 @@ def format_error(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": message, "traceback": lines}
 
 
-def run_cell(source: str, namespace: dict[str, Any]) -> CellOutcome:
-    """Execute source in namespace; user exceptions become the outcome's error, never propagate."""
+def run_cell(source: str, namespace: dict[str, Any], *,
+             describe: Callable[[Any], dict[str, Any] | None] = describe_value) -> CellOutcome:
+    """Execute source in namespace; user exceptions become the outcome's error, never propagate.
+
+    describe(value) renders the trailing expression's value (the kernel passes its rich renderer).
+    """
     try:
         body, expression = compile_cell(source)
     except (SyntaxError, ValueError) as exc:  # ValueError: source with NUL bytes
@@ -102,4 +107,4 @@ def run_cell(source: str, namespace: dict[str, Any]) -> CellOutcome:
                 pass
     if value is None:
         return CellOutcome()
-    return CellOutcome(result=describe_value(value))
+    return CellOutcome(result=describe(value))

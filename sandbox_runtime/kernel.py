@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 
 from sandbox_runtime import protocol
 from sandbox_runtime.cell import CellOutcome, format_error, run_cell
+from sandbox_runtime.display import DisplayCapture
+from sandbox_runtime.hooks import after_import
 from sandbox_runtime.variables import summarize
 
 REQUEST_FD = 3
@@ -76,26 +78,65 @@ def kernel_main() -> NoReturn:
     run_cell("_ = str(1)", _fresh_namespace())
     reader = protocol.LineReader(REQUEST_FD)
     namespace = _fresh_namespace()
+    rich = _RichOutput()
     while True:
         request = reader.read_one()
         if request is None:
             os._exit(0)
         namespace.update(request.get("variables") or {})
+        capture = rich.begin(request)
         cpu_before, _ = _usage()
         # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
         # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            outcome = run_cell(request["code"], namespace)
+            outcome = run_cell(request["code"], namespace, describe=capture.value)
+            rich.end()
         except KeyboardInterrupt as exc:  # landed just after the cell, before SIG_IGN took over
             outcome = CellOutcome(error=format_error(exc))
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         cpu_after, peak_bytes = _usage()
         protocol.write_message(RESULT_FD, {
+            "kind": "result",
             "result": outcome.result,
             "error": outcome.error,
             "variables": summarize(namespace),
+            "notes": capture.notes,
             "cpu_ms": int((cpu_after - cpu_before) * 1000),
             "peak_memory_bytes": peak_bytes,
         })
+
+
+def _publish(kind: str, item: dict[str, Any]) -> None:
+    protocol.write_message(RESULT_FD, {"kind": kind, kind: item})
+
+
+class _RichOutput:
+    """Connects matplotlib, plotly and display() to the current cell's DisplayCapture."""
+
+    def __init__(self) -> None:
+        self.capture = DisplayCapture(_publish, formats=["png"], max_plot_bytes=0, max_total_bytes=0)
+        after_import("sandbox_runtime.plotting", self._connect_matplotlib)  # imported as the backend
+        after_import("plotly.basedatatypes", self._patch_plotly)
+        builtins.display = lambda *objects: self.capture.display(*objects)  # type: ignore[attr-defined]
+
+    def _connect_matplotlib(self, plotting: Any) -> None:
+        plotting.capture = lambda figure: self.capture.figure(figure)
+
+    def _patch_plotly(self, module: Any) -> None:
+        module.BaseFigure.show = lambda figure, *args, **kwargs: self.capture.plotly(figure)
+
+    def begin(self, request: dict[str, Any]) -> DisplayCapture:
+        self.capture = DisplayCapture(_publish, formats=request.get("plot_formats") or ["png"],
+                                      max_plot_bytes=int(request.get("max_plot_bytes", 5 * 2**20)),
+                                      max_total_bytes=int(request.get("max_plots_bytes", 20 * 2**20)))
+        return self.capture
+
+    def end(self) -> None:
+        """Capture the figures the cell left open (each once; then they are closed)."""
+        if "matplotlib.pyplot" in sys.modules:
+            from sandbox_runtime import plotting  # matplotlib is there: so is its backend
+
+            plotting.capture = lambda figure: self.capture.figure(figure)
+            plotting.capture_open_figures()

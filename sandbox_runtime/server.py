@@ -33,6 +33,8 @@ def _emit(message: dict[str, Any]) -> None:
 
 def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool) -> None:
     """Answer requests until stdin closes; keep_state: one interpreter for every request (a session)."""
+    # matplotlib renders with Agg and hands every figure to the kernel (see plotting.py).
+    os.environ["MPLBACKEND"] = "module://sandbox_runtime.plotting"
     failed = preload(preload_modules)
     # Kernels are forked from this process: frozen objects are never traversed by the kernels' garbage
     # collector, so their memory pages stay shared instead of being copied on first touch.

@@ -175,7 +175,8 @@ class Supervisor:
                   k.stderr_r: OutputRelay("stderr", limit, self._emit)}
         results = protocol.LineReader(k.result_r)
         oom_before = oom_kill_count()
-        protocol.write_message(k.request_w, {"code": request["code"], "variables": request.get("variables")})
+        protocol.write_message(k.request_w, {key: request[key] for key in (
+            "code", "variables", "plot_formats", "max_plot_bytes", "max_plots_bytes") if key in request})
 
         selector = selectors.DefaultSelector()
         for fd in (k.stdout_r, k.stderr_r, k.result_r, k.pidfd, control.fd):
@@ -218,7 +219,11 @@ class Supervisor:
                             stop("output_limit")
                     elif fd == k.result_r:
                         results.fill()
-                        reply = results.pop()
+                        while reply is None and (message := results.pop()) is not None:
+                            if message.get("kind") == "result":
+                                reply = message
+                            elif message.get("kind") in ("plot", "display"):
+                                self._emit({"ev": message["kind"], "data": message[message["kind"]]})
                         if results.closed and reply is None:
                             selector.unregister(fd)
                     elif fd == k.pidfd:
@@ -297,6 +302,7 @@ class Supervisor:
             "duration_ms": duration_ms,
             "disk_bytes": cleanup.disk_usage_bytes(self._wipe_paths),
             "variables": reply.get("variables", {}) if reply else {},
+            "notes": reply.get("notes", []) if reply else [],
         }
         if self._keep_state:
             done["state"] = "lost" if self._lost else "kept"

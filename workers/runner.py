@@ -109,13 +109,20 @@ class JobRunner:
     def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
                     active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
         outputs: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        rich: dict[str, list[dict[str, Any]]] = {"plot": [], "display": []}
 
         def on_output(stream: str, text: str) -> None:
             outputs[stream].append(text)
             self._store.append(job_id, EventType(stream), {"text": text})
 
+        def on_rich(kind: str, data: dict[str, Any]) -> None:
+            rich[kind].append(data)
+            self._store.append(job_id, EventType(kind), data)
+
         message = {"op": "exec", "code": request.code, "timeout_ms": request.timeout_ms,
-                   "variables": request.variables, "output_limit_bytes": self._settings.output_limit_bytes}
+                   "variables": request.variables, "output_limit_bytes": self._settings.output_limit_bytes,
+                   "plot_formats": list(request.plot_formats), "max_plot_bytes": self._settings.max_plot_bytes,
+                   "max_plots_bytes": self._settings.max_plots_bytes}
         try:
             if not active.start_on(sandbox, message):
                 return failure_done("cancelled", "Cancelled", "cancelled before it started"), [], []
@@ -126,7 +133,8 @@ class JobRunner:
             self._store.append(job_id, EventType.METRICS, figures)
 
         with ResourceMonitor(sandbox.container_id, on_sample):
-            done = sandbox.collect(request.timeout_ms, on_output)
+            done = sandbox.collect(request.timeout_ms, on_output, on_rich)
+        done["plots"], done["displays"] = rich["plot"], rich["display"]
         return done, outputs["stdout"], outputs["stderr"]
 
     def _result(self, job_id: str, request: ExecutionRequest, done: dict[str, Any], stdout: list[str],
@@ -146,6 +154,9 @@ class JobRunner:
                             disk_bytes=int(done.get("disk_bytes", 0))),
             worker=self._settings.worker_name,
             variables=done.get("variables") or {},
+            plots=done.get("plots") or [],
+            displays=done.get("displays") or [],
+            notes=done.get("notes") or [],
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
             session_state=(done.get("state") or ("kept" if done["status"] == "cancelled" else "lost"))
             if request.session_id else None,

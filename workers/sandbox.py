@@ -23,6 +23,7 @@ READY_TIMEOUT_S = 60.0
 RUNTIME_GRACE_S = 3.0
 
 OnOutput = Callable[[str, str], None]
+OnRich = Callable[[str, dict[str, Any]], None]
 
 
 class Sandbox:
@@ -71,8 +72,9 @@ class Sandbox:
         self.jobs_run += 1
         self._channel.send(request)
 
-    def collect(self, timeout_ms: int, on_output: OnOutput) -> dict[str, Any]:
-        """Read the running request's events, calling on_output(stream, text); returns `done`.
+    def collect(self, timeout_ms: int, on_output: OnOutput, on_rich: OnRich | None = None) -> dict[str, Any]:
+        """Read the running request's events, calling on_output(stream, text) and on_rich(kind, data)
+        for plots and displays; returns `done`.
 
         Output already received is merged per stream before on_output is called, so a flood of small
         prints becomes a few large events. If the runtime does not answer within timeout_ms plus a grace
@@ -95,6 +97,8 @@ class Sandbox:
                     if pending_text:
                         on_output(pending_stream, "".join(pending_text))
                         pending_text = []
+                    if event in ("plot", "display") and on_rich is not None:
+                        on_rich(event, message["data"])
                     if event == "done":
                         return message
                     if event == "fatal":
