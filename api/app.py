@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from api import metrics
 from api.executions import bp as executions_bp
+from api.packages import bp as packages_bp
 from api.services import Dispatcher, Services
 from api.sessions import bp as sessions_bp
 from core.errors import ApiError, PayloadTooLarge, Unavailable
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.extensions["penny"] = services
     app.register_blueprint(executions_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(packages_bp)
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> tuple[Response, int]:

@@ -19,7 +19,6 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     Unavailable,
-    Unsupported,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -60,13 +59,22 @@ def _parse_request(services: Services) -> ExecutionRequest:
     if code_bytes > settings.max_code_bytes:
         raise PayloadTooLarge(f"code is {code_bytes} bytes; the limit is {settings.max_code_bytes}",
                               details={"codeBytes": code_bytes, "maxCodeBytes": settings.max_code_bytes})
-    if data["packages"]:
-        raise Unsupported("package installation is not available in this version; the image's packages "
-                          "(numpy, pandas, matplotlib, plotly, scipy) can be imported directly",
-                          details={"field": "packages"})
+    packages = check_packages(services, data["packages"] or [])
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
                             variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant(),
-                            plot_formats=tuple(dict.fromkeys(data["plotFormats"])))
+                            plot_formats=tuple(dict.fromkeys(data["plotFormats"])), packages=tuple(packages))
+
+
+def check_packages(services: Services, specs: list[str]) -> list[str]:
+    """The requested packages if the allowlist admits every one; else 400 naming each refusal."""
+    failed = []
+    for spec in specs:
+        requirement, reason = services.packages.check(spec)
+        if reason:
+            failed.append({"name": requirement.name if requirement else spec, "reason": reason})
+    if failed:
+        raise ValidationFailed("some packages may not be installed", details={"packages": failed})
+    return specs
 
 
 def current_tenant() -> str:

@@ -75,6 +75,7 @@ class ExecutionResultSchema(Schema):
     metrics = fields.Nested(MetricsSchema, required=True)
     worker = fields.String(required=True, allow_none=True)
     sessionState = fields.String(required=True, allow_none=True, validate=validate.OneOf(["kept", "lost"]))  # noqa: N815
+    packages = fields.Dict(required=True, allow_none=True)
 
 
 class JobSchema(Schema):
@@ -135,3 +136,14 @@ class SessionSchema(Schema):
     packages = fields.List(fields.String(), required=True)
     resources = fields.Dict(required=True)
     worker = fields.String(required=True)
+
+
+class PackageInstallSchema(Schema):
+    """The body of POST /packages/install."""
+
+    class Meta:
+        unknown = RAISE
+
+    sessionId = fields.String(required=True)  # noqa: N815
+    packages = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=50))
+    force = fields.Boolean(load_default=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import redis
@@ -11,6 +12,7 @@ import redis
 from core import keys
 from core.errors import Overloaded, Unavailable
 from core.jobs import JobStore
+from core.policies import PackagePolicy
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
@@ -79,6 +81,7 @@ class Services:
     registry: WorkerRegistry
     admission: Admission
     dispatcher: Dispatcher
+    packages: PackagePolicy
     started_at: float
 
     @classmethod
@@ -96,5 +99,6 @@ class Services:
             registry=registry,
             admission=Admission(client, registry, max_queue_depth=settings.max_queue_depth),
             dispatcher=dispatcher or CeleryDispatcher(settings),
+            packages=PackagePolicy.load(Path(settings.policy_dir)),
             started_at=time.time(),
         )

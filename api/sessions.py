@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
 
-from api.executions import current_tenant, live_session, parse_json_body, submit, wait_for_result
+from api.executions import check_packages, current_tenant, live_session, parse_json_body, submit, wait_for_result
 from api.schemas import SessionCreateSchema, SessionVariablesSchema
 from api.services import Services
 from core import keys
-from core.errors import NotFound, Overloaded, Unavailable, Unsupported, ValidationFailed
+from core.errors import NotFound, Overloaded, Unavailable, ValidationFailed
 from core.models import ExecutionRequest, SessionStatus
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
@@ -54,11 +54,11 @@ def create_session() -> tuple[Response, int]:
     """Create a session on the least loaded worker host, from its warm pool."""
     services = _services()
     data = _load(SessionCreateSchema()) if _has_body() else {"packages": None, "variables": {}}
-    if data["packages"]:
-        raise Unsupported("package installation is not available in this version", details={"field": "packages"})
+    packages = check_packages(services, data["packages"] or [])
     session_id = uuid.uuid4().hex
     worker = _reserve_on_a_host(services, session_id)
-    services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id, data["variables"]], keys.host_queue(worker))
+    services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id, data["variables"], packages],
+                             keys.host_queue(worker))
     reply = services.redis.blpop([keys.session_created_key(session_id)], timeout=CREATE_WAIT_S)
     if reply is None:
         services.sessions.delete(session_id)
@@ -68,6 +68,8 @@ def create_session() -> tuple[Response, int]:
         services.sessions.delete(session_id)
         if answer.get("reason") == "full":
             raise Overloaded("the chosen worker host is full; try again", retry_after_s=1)
+        if str(answer.get("reason", "")).startswith("packages could not be installed"):
+            raise ValidationFailed(answer["reason"], details={"packages": packages})
         raise Unavailable(f"the session could not be started: {answer.get('reason')}", retry_after_s=5)
     record = services.sessions.get(session_id)
     if record is None:

@@ -20,6 +20,9 @@ WORKERS = f"{PREFIX}:workers"
 WORKERS_LAST_SEEN = f"{PREFIX}:workers:last_seen"
 WORKER_FORGET_S = 600
 
+# Hash canonical package name -> version of the sandbox image's preinstalled libraries (set by workers).
+PREINSTALLED_PACKAGES = f"{PREFIX}:packages:preinstalled"
+
 # Counter of sessions ever created (for /health).
 SESSIONS_CREATED = f"{PREFIX}:stats:sessions_created"
 

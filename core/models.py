@@ -64,6 +64,8 @@ class ExecutionRequest:
     session_id: str | None = None
     tenant: str = "default"
     plot_formats: tuple[str, ...] = ("png",)
+    packages: tuple[str, ...] = ()
+    force_packages: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -72,6 +74,7 @@ class ExecutionRequest:
     def from_json(cls, raw: str) -> ExecutionRequest:
         data = json.loads(raw)
         data["plot_formats"] = tuple(data.get("plot_formats") or ("png",))
+        data["packages"] = tuple(data.get("packages") or ())
         return cls(**data)
 
 
@@ -105,6 +108,7 @@ class ExecutionResult:
     metrics: Metrics = field(default_factory=Metrics)
     worker: str | None = None
     session_state: str | None = None  # "kept" | "lost" for session jobs
+    packages: dict[str, Any] | None = None  # {installed: [{name, version}], failed: [{name, reason}]}
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase JSON object the API returns."""
@@ -130,6 +134,7 @@ class ExecutionResult:
             },
             "worker": self.worker,
             "sessionState": self.session_state,
+            "packages": self.packages,
         }
 
     @classmethod
@@ -158,4 +163,5 @@ class ExecutionResult:
             ),
             worker=data.get("worker"),
             session_state=data.get("sessionState"),
+            packages=data.get("packages"),
         )

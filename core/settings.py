@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import ConfigError
@@ -85,6 +86,11 @@ class Settings:
     session_pool_size: int = 2
     session_preload_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # Packages: the policies directory, the worker host's wheel cache, and where each sandbox's installed
+    # packages live on the host (mounted read-only in the sandbox).
+    policy_dir: str = str(Path(__file__).resolve().parent.parent / "policies")
+    wheel_cache_dir: str = "/var/cache/penny/wheels"
+    site_root: str = "/var/lib/penny/site"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +126,9 @@ class Settings:
             "session_pool_size": lambda n, r: _int(n, r, minimum=1),
             "session_preload_modules": _modules,
             "log_level": lambda n, r: _str(n, r).upper(),
+            "policy_dir": _str,
+            "wheel_cache_dir": _str,
+            "site_root": _str,
         }
         values: dict[str, Any] = {}
         for field in fields(cls):

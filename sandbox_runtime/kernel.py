@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from typing import Any, NoReturn
 
 from sandbox_runtime import protocol
@@ -88,7 +89,7 @@ def kernel_main() -> NoReturn:
         cpu_before, _ = _usage()
         # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
         # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _Interrupt().handle)
         try:
             outcome = run_cell(request["code"], namespace, describe=capture.value)
             rich.end()
@@ -106,6 +107,25 @@ def kernel_main() -> NoReturn:
             "cpu_ms": int((cpu_after - cpu_before) * 1000),
             "peak_memory_bytes": peak_bytes,
         })
+
+
+class _Interrupt:
+    """SIGINT handler for one cell: KeyboardInterrupt, but at most every REPEAT_S.
+
+    The supervisor repeats its interrupt until the kernel answers; spacing the raises keeps a repeat from
+    landing in the middle of handling the previous one (which would break the kernel, losing the state).
+    """
+
+    REPEAT_S = 0.5
+
+    def __init__(self) -> None:
+        self._last = -self.REPEAT_S
+
+    def handle(self, _signum: int, _frame: object) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.REPEAT_S:
+            self._last = now
+            raise KeyboardInterrupt
 
 
 def _publish(kind: str, item: dict[str, Any]) -> None:

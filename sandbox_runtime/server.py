@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.metadata
 import os
+import re
 import sys
 import traceback
 from typing import Any
@@ -27,6 +29,16 @@ def preload(modules: list[str]) -> dict[str, str]:
     return failures
 
 
+def installed_distributions(lib_dir: str) -> dict[str, str]:
+    """Canonical name -> version of every distribution in lib_dir (the image's preinstalled libraries)."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=[lib_dir]):
+        name = dist.metadata["Name"]
+        if name:
+            found[re.sub(r"[-_.]+", "-", name).lower()] = dist.version
+    return found
+
+
 def _emit(message: dict[str, Any]) -> None:
     protocol.write_message(STDOUT_FD, message)
 
@@ -42,7 +54,8 @@ def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool
     supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths, keep_state=keep_state)
     supervisor.reset()
     control = protocol.LineReader(STDIN_FD)
-    _emit({"ev": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "preloadFailed": failed})
+    _emit({"ev": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "preloadFailed": failed,
+           "packages": installed_distributions(os.environ.get("PENNY_LIB", "/opt/penny/lib"))})
     while (request := control.read_one()) is not None:
         op = request.get("op")
         if op == "exec":

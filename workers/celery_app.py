@@ -41,9 +41,9 @@ def create_celery(settings: Settings) -> Celery:
         return result.status.value if result else None
 
     @app.task(name=keys.SESSION_CREATE_TASK, ignore_result=True)
-    def create_session(session_id: str, variables: dict[str, Any]) -> None:
+    def create_session(session_id: str, variables: dict[str, Any], packages: list[str] | None = None) -> None:
         """Dedicate a warm sandbox of this host to the new session `session_id`."""
-        holder["host"].session_manager.create(session_id, variables)
+        holder["host"].session_manager.create(session_id, variables, packages)
 
     @app.task(name=keys.SESSION_KICK_TASK, ignore_result=True)
     def kick_session(session_id: str) -> None:

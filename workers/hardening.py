@@ -18,11 +18,16 @@ LABEL_MODE = "penny.mode"
 OPEN_FILES_LIMIT = 1024
 
 
-def sandbox_container_config(settings: Settings, *, labels: dict[str, str], session: bool = False) -> dict[str, Any]:
+SITE_MOUNT = "/opt/penny/site"
+
+
+def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site_dir: str,
+                             session: bool = False) -> dict[str, Any]:
     """Keyword arguments for docker's containers.create: every hardening choice, in one place.
 
     A session sandbox keeps one interpreter for all its executions and preloads nothing, so an idle
-    session costs little memory; a stateless one preloads the heavy libraries for every job.
+    session costs little memory; a stateless one preloads the heavy libraries for every job. site_dir is
+    the host directory the worker installs this sandbox's packages into: read-only inside.
     """
     cpu_nanos = int(settings.max_cpu_percent / 100 * 1_000_000_000)
     return {
@@ -44,6 +49,7 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], sess
             "/tmp": f"rw,nosuid,nodev,noexec,size={settings.tmp_size_bytes},mode=1777",
         },
         "shm_size": 16 * 1024 * 1024,
+        "volumes": {site_dir: {"bind": SITE_MOUNT, "mode": "ro"}},
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "pids_limit": settings.pids_limit,
@@ -62,6 +68,8 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], sess
             "PENNY_MODE": "session" if session else "stateless",
             "PENNY_PRELOAD": ",".join(settings.session_preload_modules if session else settings.preload_modules),
             "PENNY_WIPE_PATHS": ":".join(WRITABLE_PATHS),
+            # Preinstalled libraries win over installed ones (the preloaded modules are already imported).
+            "PYTHONPATH": f"/opt/penny/lib:{SITE_MOUNT}:/opt/penny",
             # One BLAS thread: no thread pool to break across fork, and the CPU quota is one core anyway.
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -21,12 +22,14 @@ from redis.retry import Retry
 
 from core import keys
 from core.jobs import JobStore
+from core.policies import PackagePolicy
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
 from workers import resources
 from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
 from workers.metrics import WorkerMetrics
+from workers.packages import PackageInstaller
 from workers.pool import SandboxPool
 from workers.probe import start_probe
 from workers.runner import JobRunner
@@ -60,22 +63,31 @@ class WorkerHost:
         self.session_pool = SandboxPool(self._start_session_sandbox, size=settings.session_pool_size,
                                         max_jobs=settings.container_max_jobs)
         self.metrics = WorkerMetrics(settings.worker_name)
-        self.runner = JobRunner(settings, self.store, self.pool, self.metrics)
+        self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)), Path(settings.wheel_cache_dir))
+        self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer)
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)
         self._samples: dict[str, resources.Sample] = {}
         self._beats = 0
         self._last_beat_ok = 0.0
+        self._packages_announced = False
         self._probe: ThreadingHTTPServer | None = None
         self._stopped = threading.Event()
         self._started_ms = int(time.time() * 1000)
         self._threads: list[threading.Thread] = []
 
     def _start_sandbox(self, pool_id: str) -> Sandbox:
-        return Sandbox.start(self._docker, self.settings, pool_id=pool_id)
+        return self._announce_packages(Sandbox.start(self._docker, self.settings, pool_id=pool_id))
 
     def _start_session_sandbox(self, pool_id: str) -> Sandbox:
-        return Sandbox.start(self._docker, self.settings, pool_id=pool_id, session=True)
+        return self._announce_packages(Sandbox.start(self._docker, self.settings, pool_id=pool_id, session=True))
+
+    def _announce_packages(self, sandbox: Sandbox) -> Sandbox:
+        """Publish the image's preinstalled libraries once (GET /packages shows them)."""
+        if not self._packages_announced and sandbox.preinstalled:
+            self._redis.hset(keys.PREINSTALLED_PACKAGES, mapping=sandbox.preinstalled)
+            self._packages_announced = True
+        return sandbox
 
     def start(self) -> None:
         """Remove our leftovers, start filling the pool, announce ourselves, then start the threads."""

@@ -7,12 +7,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.utils import parse_wheel_filename
+
 from core.errors import SandboxError
 from core.jobs import JobStore, now_ms
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
 from workers.metrics import WorkerMetrics
 from workers.monitor import ResourceMonitor
+from workers.packages import PackageInstaller, ResolutionError
 from workers.pool import SandboxPool
 from workers.sandbox import Sandbox, failure_done
 
@@ -48,11 +51,13 @@ class ActiveJob:
 class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
-    def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics) -> None:
+    def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics,
+                 installer: PackageInstaller) -> None:
         self._settings = settings
         self._store = store
         self._pool = pool
         self._metrics = metrics
+        self._installer = installer
         self._active: dict[str, ActiveJob] = {}
         self._lock = threading.Lock()
 
@@ -104,6 +109,8 @@ class JobRunner:
         try:
             return self._execute_on(sandbox, job_id, request, active)
         finally:
+            if request.packages:
+                sandbox.healthy = False  # its installed packages must not reach the next job: replace it
             self._pool.release(sandbox)
 
     def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
@@ -119,6 +126,15 @@ class JobRunner:
             rich[kind].append(data)
             self._store.append(job_id, EventType(kind), data)
 
+        report: dict[str, Any] | None = None
+        if request.packages:
+            report = self.install_packages(sandbox, list(request.packages), force=request.force_packages)
+            if report["failed"] and request.code.strip():
+                reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in report["failed"])
+                done = failure_done("error", "PackageInstallError", f"not run: {reasons}")
+                return {**done, "packages": report, "state": "kept"}, [], []
+            if not request.code.strip():
+                return {"status": "success", "packages": report, "state": "kept"}, [], []
         message = {"op": "exec", "code": request.code, "timeout_ms": request.timeout_ms,
                    "variables": request.variables, "output_limit_bytes": self._settings.output_limit_bytes,
                    "plot_formats": list(request.plot_formats), "max_plot_bytes": self._settings.max_plot_bytes,
@@ -134,8 +150,24 @@ class JobRunner:
 
         with ResourceMonitor(sandbox.container_id, on_sample):
             done = sandbox.collect(request.timeout_ms, on_output, on_rich)
-        done["plots"], done["displays"] = rich["plot"], rich["display"]
+        done["plots"], done["displays"], done["packages"] = rich["plot"], rich["display"], report
         return done, outputs["stdout"], outputs["stderr"]
+
+    def install_packages(self, sandbox: Sandbox, specs: list[str], *, force: bool = False) -> dict[str, Any]:
+        """Install allowlisted packages for this sandbox only; {installed, failed} per package.
+
+        With force, packages installed earlier are fetched and installed again (preinstalled ones stay).
+        """
+        plan = self._installer.plan(specs, sandbox.preinstalled if force else sandbox.packages)
+        try:
+            self._installer.install(plan.wheels, sandbox.site_dir)
+        except ResolutionError as exc:
+            failed = plan.failed + [{"name": p["name"], "reason": str(exc)} for p in plan.installed]
+            return {"installed": [], "failed": failed}
+        for wheel in plan.wheels:
+            name, version, _, _ = parse_wheel_filename(wheel.name)
+            sandbox.packages[str(name)] = str(version)
+        return {"installed": plan.installed, "failed": plan.failed}
 
     def _result(self, job_id: str, request: ExecutionRequest, done: dict[str, Any], stdout: list[str],
                 stderr: list[str], *, queued_ms: int) -> ExecutionResult:
@@ -157,6 +189,7 @@ class JobRunner:
             plots=done.get("plots") or [],
             displays=done.get("displays") or [],
             notes=done.get("notes") or [],
+            packages=done.get("packages"),
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
             session_state=(done.get("state") or ("kept" if done["status"] == "cancelled" else "lost"))
             if request.session_id else None,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -29,10 +32,15 @@ OnRich = Callable[[str, dict[str, Any]], None]
 class Sandbox:
     """A started container whose runtime answered `ready`; execute() runs one request at a time."""
 
-    def __init__(self, client: docker.DockerClient, container_id: str, channel: AttachChannel) -> None:
+    def __init__(self, client: docker.DockerClient, container_id: str, channel: AttachChannel,
+                 site_dir: Path) -> None:
         self._client = client
         self.container_id = container_id
         self._channel = channel
+        self.site_dir = site_dir
+        # Distributions importable in the sandbox (canonical name -> version): the image's, and all.
+        self.preinstalled: dict[str, str] = {}
+        self.packages: dict[str, str] = {}
         self.jobs_run = 0
         self.healthy = True
 
@@ -45,16 +53,19 @@ class Sandbox:
               session: bool = False) -> Sandbox:
         """Create, attach and start a container, then wait for its runtime's `ready` (cold start)."""
         labels = {LABEL_WORKER: settings.worker_name, LABEL_POOL: pool_id}
+        site_dir = Path(settings.site_root) / uuid.uuid4().hex
+        site_dir.mkdir(parents=True, mode=0o755)
         try:
-            config = sandbox_container_config(settings, labels=labels, session=session)
+            config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session)
             container = client.containers.create(**config)
             raw = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
                                                                  "stream": 1})
             channel = AttachChannel(getattr(raw, "_sock", raw), name=container.id[:12])
             container.start()
         except (docker.errors.DockerException, requests.RequestException) as exc:
+            shutil.rmtree(site_dir, ignore_errors=True)
             raise SandboxError(f"cannot start a sandbox from {settings.docker_image}: {exc}") from exc
-        sandbox = cls(client, container.id, channel)
+        sandbox = cls(client, container.id, channel, site_dir)
         try:
             ready = channel.receive(time.monotonic() + READY_TIMEOUT_S)
         except SandboxError:
@@ -63,6 +74,8 @@ class Sandbox:
         if ready.get("ev") != "ready":
             sandbox.destroy()
             raise SandboxError(f"sandbox {sandbox.short_id} said {ready!r} instead of ready")
+        sandbox.preinstalled = dict(ready.get("packages") or {})
+        sandbox.packages = dict(sandbox.preinstalled)
         if ready.get("preloadFailed"):
             log.warning("sandbox %s could not preload %s", sandbox.short_id, ready["preloadFailed"])
         return sandbox
@@ -137,6 +150,7 @@ class Sandbox:
             self._client.api.remove_container(self.container_id, force=True)
         except (docker.errors.DockerException, requests.RequestException):
             pass  # auto_remove may have beaten us to it
+        shutil.rmtree(self.site_dir, ignore_errors=True)  # written only by this worker, never by the sandbox
 
 
 def failure_done(status: str, error_type: str, message: str) -> dict[str, Any]:

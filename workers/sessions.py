@@ -64,7 +64,7 @@ class SessionManager:
         with self._lock:
             return len(self._actors) + self._starting
 
-    def create(self, session_id: str, variables: dict[str, Any]) -> None:
+    def create(self, session_id: str, variables: dict[str, Any], packages: list[str] | None = None) -> None:
         """Dedicate a warm sandbox to a new session and tell the waiting API (its `created` list)."""
         with self._lock:
             full = len(self._actors) + self._starting >= self._settings.max_sessions_per_host
@@ -75,6 +75,12 @@ class SessionManager:
             return
         try:
             sandbox = self._pool.detach(self._pool.acquire(SANDBOX_WAIT_S))
+            if packages:
+                report = self._runner.install_packages(sandbox, packages)
+                if report["failed"]:
+                    sandbox.destroy()
+                    reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in report["failed"])
+                    raise SandboxError(f"packages could not be installed: {reasons}")
             if variables:
                 self._setup(sandbox, variables)
         except SandboxError as exc:

@@ -66,7 +66,7 @@ def test_syntax_errors_are_results_not_failures(cluster: Cluster) -> None:
     ({"data": "print(1)", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
     ({"json": {"code": "#" * (1024 * 1024 + 1)}}, 413, "payload_too_large"),
     ({"json": {"code": "1", "sessionId": "abc"}}, 404, "not_found"),
-    ({"json": {"code": "1", "packages": ["tabulate"]}}, 400, "unsupported"),
+    ({"json": {"code": "1", "packages": ["left-pad"]}}, 400, "validation_error"),
 ])
 def test_bad_requests_get_the_error_envelope(cluster: Cluster, kwargs: dict, status: int, code: str) -> None:
     response = requests.post(f"{cluster.url}/api/v1/execute", timeout=30, **kwargs)

@@ -108,11 +108,28 @@ def test_code_over_the_limit_is_413(redis_client: fakeredis.FakeRedis) -> None:
     assert_envelope(client.post("/api/v1/execute", json={"code": "#" * 5_000_000}), 413, "payload_too_large")
 
 
-def test_unknown_sessions_are_404_and_packages_refused_clearly_for_now(redis_client: fakeredis.FakeRedis) -> None:
+def test_unknown_sessions_are_404_and_disallowed_packages_400(redis_client: fakeredis.FakeRedis) -> None:
     client, worker = make_client(redis_client)
     assert_envelope(client.post("/api/v1/execute", json={"code": "1", "sessionId": "s"}), 404, "not_found")
+    response = client.post("/api/v1/execute", json={"code": "1", "packages": ["left-pad", "tabulate==0.1"]})
+    body = assert_envelope(response, 400, "validation_error")
+    reasons = {p["name"]: p["reason"] for p in body["error"]["details"]["packages"]}
+    assert "allowlist" in reasons["left-pad"] and "outside the allowed range" in reasons["tabulate"]
     assert worker.enqueued == []
-    assert_envelope(client.post("/api/v1/execute", json={"code": "1", "packages": ["x"]}), 400, "unsupported")
+
+
+def test_the_package_listing_filters_by_search_and_category(redis_client: fakeredis.FakeRedis) -> None:
+    redis_client.hset(keys.PREINSTALLED_PACKAGES, mapping={"numpy": "2.4.6"})
+    client, _ = make_client(redis_client)
+    everything = client.get("/api/v1/packages").get_json()["packages"]
+    numpy = next(p for p in everything if p["name"] == "numpy")
+    assert numpy["preinstalled"] and numpy["version"] == "2.4.6" and numpy["category"] == "data-science"
+    tabulate = next(p for p in everything if p["name"] == "tabulate")
+    assert not tabulate["preinstalled"] and tabulate["version"] is None
+    visual = client.get("/api/v1/packages?category=visualization").get_json()["packages"]
+    assert {p["name"] for p in visual} >= {"matplotlib", "plotly"}
+    assert all(p["category"] == "visualization" for p in visual)
+    assert [p["name"] for p in client.get("/api/v1/packages?search=TABUL").get_json()["packages"]] == ["tabulate"]
 
 
 def test_a_full_queue_is_429_with_retry_after(redis_client: fakeredis.FakeRedis) -> None:

@@ -1,0 +1,65 @@
+"""Package endpoints: the allowlist, and installing into a session."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
+
+from api.executions import current_tenant, live_session, parse_json_body, submit, wait_for_result
+from api.schemas import PackageInstallSchema
+from api.services import Services
+from core import keys
+from core.errors import Unavailable, ValidationFailed
+from core.models import ExecutionRequest
+
+bp = Blueprint("packages", __name__, url_prefix="/api/v1")
+
+INSTALL_TIMEOUT_MS = 300_000
+
+
+def _services() -> Services:
+    return current_app.extensions["penny"]
+
+
+@bp.get("/packages")
+def list_packages() -> Response:
+    """The allowlist (?search= in name or description, ?category=), with the preinstalled versions."""
+    services = _services()
+    preinstalled = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                    for k, v in cast(dict[Any, Any], services.redis.hgetall(keys.PREINSTALLED_PACKAGES)).items()}
+    listing = services.packages.listing(search=request.args.get("search"), category=request.args.get("category"))
+    for entry in listing:
+        version = preinstalled.get(entry["name"].lower().replace("_", "-"))
+        entry.update(version=version, preinstalled=version is not None)
+    return jsonify({"packages": listing})
+
+
+@bp.post("/packages/install")
+def install_packages() -> Response:
+    """Install allowlisted packages into one session, in order with its executions."""
+    services = _services()
+    try:
+        data = PackageInstallSchema().load(parse_json_body())
+    except ValidationError as exc:
+        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
+    live_session(services, data["sessionId"])
+    failed, accepted = [], []
+    for spec in dict.fromkeys(data["packages"]):
+        requirement, reason = services.packages.check(spec)
+        if reason:
+            failed.append({"name": requirement.name if requirement else spec, "reason": reason})
+        else:
+            accepted.append(spec)
+    installed: list[dict[str, str]] = []
+    if accepted:
+        job_id, _ = submit(services, ExecutionRequest(
+            code="", timeout_ms=INSTALL_TIMEOUT_MS, session_id=data["sessionId"], tenant=current_tenant(),
+            packages=tuple(accepted), force_packages=data["force"]))
+        result = wait_for_result(services, job_id, INSTALL_TIMEOUT_MS)
+        report = result.get("packages")
+        if report is None:
+            raise Unavailable(f"the installation ended {result['status']}", details={"result": result})
+        installed, failed = report["installed"], failed + report["failed"]
+    return jsonify({"installed": installed, "failed": failed})

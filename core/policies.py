@@ -1,0 +1,100 @@
+"""The package policy (policies/packages.json): loaded and validated at start-up, then checked per request.
+
+A bad file stops start-up with a ConfigError naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from core.errors import ConfigError
+
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+CATEGORIES = ("data-science", "visualization", "ml", "text", "web", "utilities")
+
+
+@dataclass(frozen=True)
+class AllowedPackage:
+    """One allowlist entry."""
+
+    name: str
+    category: str
+    versions: SpecifierSet
+    description: str
+
+
+@dataclass(frozen=True)
+class PackagePolicy:
+    """The allowlist, by canonical name."""
+
+    packages: dict[str, AllowedPackage]
+
+    @classmethod
+    def load(cls, policy_dir: Path) -> PackagePolicy:
+        """Read and validate policy_dir/packages.json."""
+        path = policy_dir / "packages.json"
+        try:
+            raw = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+        entries = raw.get("packages") if isinstance(raw, dict) else None
+        if not isinstance(entries, list):
+            raise ConfigError(f"{path}: key 'packages' must be a list")
+        packages: dict[str, AllowedPackage] = {}
+        for index, entry in enumerate(entries):
+            where = f"{path}: packages[{index}]"
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{where} must be an object")
+            for key in ("name", "category", "versions", "description"):
+                if not isinstance(entry.get(key), str) or not entry[key].strip():
+                    raise ConfigError(f"{where}.{key} must be a non-empty string")
+            if entry["category"] not in CATEGORIES:
+                raise ConfigError(f"{where}.category must be one of {', '.join(CATEGORIES)}, got {entry['category']!r}")
+            try:
+                versions = SpecifierSet(entry["versions"])
+            except InvalidSpecifier:
+                raise ConfigError(f"{where}.versions is not a version range: {entry['versions']!r}") from None
+            name = canonicalize_name(entry["name"])
+            if name in packages:
+                raise ConfigError(f"{where}.name {entry['name']!r} is listed twice")
+            packages[name] = AllowedPackage(entry["name"], entry["category"], versions, entry["description"])
+        return cls(packages)
+
+    def get(self, name: str) -> AllowedPackage | None:
+        return self.packages.get(canonicalize_name(name))
+
+    def check(self, spec: str) -> tuple[Requirement | None, str | None]:
+        """Parse one requested package: (requirement, None) if it may be installed, else (maybe None, reason)."""
+        try:
+            requirement = Requirement(spec)
+        except InvalidRequirement:
+            return None, f"{spec!r} is not a package requirement (e.g. 'tabulate' or 'tabulate==0.9.0')"
+        if requirement.url or requirement.marker or requirement.extras:
+            return requirement, "URLs, markers and extras are not allowed"
+        allowed = self.get(requirement.name)
+        if allowed is None:
+            return requirement, f"{requirement.name} is not in the package allowlist"
+        pinned = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
+        for version in pinned:
+            if not allowed.versions.contains(version, prereleases=True):
+                return requirement, f"{requirement.name} {version} is outside the allowed range {allowed.versions}"
+        return requirement, None
+
+    def listing(self, *, search: str | None, category: str | None) -> list[dict[str, Any]]:
+        """Allowlist entries matching search (in name or description) and category, by name."""
+        needle = (search or "").lower()
+        return [
+            {"name": p.name, "category": p.category, "allowedVersions": str(p.versions), "description": p.description}
+            for p in sorted(self.packages.values(), key=lambda p: p.name.lower())
+            if (not category or p.category == category)
+            and (not needle or needle in p.name.lower() or needle in p.description.lower())
+        ]

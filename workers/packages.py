@@ -1,0 +1,149 @@
+"""PackageInstaller: allowlisted wheels fetched on the worker host, installed for one sandbox.
+
+The sandbox never gets a network: this host resolves the requested packages (each dependency checked
+against the allowlist before it is fetched), downloads binary wheels only into a shared wheel cache, and
+installs them with pip --no-index from that cache into the sandbox's own site directory, which the sandbox
+sees read-only at /opt/penny/site. A wheel already in the cache costs no download and no pip resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from email.parser import Parser
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.tags import sys_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from core.policies import PackagePolicy
+
+log = logging.getLogger(__name__)
+
+PIP_TIMEOUT_S = 300
+_SUPPORTED_TAGS = set(sys_tags())  # the sandbox runs the same CPython minor version and glibc as this host
+
+
+@dataclass
+class InstallPlan:
+    """What one request resolved to: wheels to install, and the per-package outcome."""
+
+    wheels: list[Path] = field(default_factory=list)
+    installed: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+class ResolutionError(Exception):
+    """A package or one of its dependencies cannot be installed; the message is the user's reason."""
+
+
+class PackageInstaller:
+    """Resolves, fetches and installs allowlisted packages."""
+
+    def __init__(self, policy: PackagePolicy, cache_dir: Path) -> None:
+        self._policy = policy
+        self._cache = cache_dir
+        self._cache.mkdir(parents=True, exist_ok=True)
+
+    def plan(self, specs: list[str], present: dict[str, str]) -> InstallPlan:
+        """Resolve each requested package against what the sandbox already has (name -> version)."""
+        plan = InstallPlan()
+        chosen: dict[str, tuple[Version, Path]] = {}
+        for spec in specs:
+            requirement, reason = self._policy.check(spec)
+            name = requirement.name if requirement else spec
+            if reason or requirement is None:
+                plan.failed.append({"name": name, "reason": reason or "invalid"})
+                continue
+            attempt: dict[str, tuple[Version, Path]] = dict(chosen)
+            try:
+                version = self._resolve(requirement, present, attempt, needed_by=None)
+            except ResolutionError as exc:
+                plan.failed.append({"name": requirement.name, "reason": str(exc)})
+                continue
+            chosen = attempt
+            plan.installed.append({"name": requirement.name, "version": version})
+        plan.wheels = [path for _, path in chosen.values()]
+        return plan
+
+    def _resolve(self, requirement: Requirement, present: dict[str, str],
+                 chosen: dict[str, tuple[Version, Path]], *, needed_by: str | None) -> str:
+        name = canonicalize_name(requirement.name)
+        who = f" (needed by {needed_by})" if needed_by else ""
+        if name in present:
+            if requirement.specifier.contains(present[name], prereleases=True):
+                return present[name]
+            raise ResolutionError(f"{requirement}{who} conflicts with the installed {name} {present[name]}")
+        if name in chosen:
+            version = chosen[name][0]
+            if requirement.specifier.contains(version, prereleases=True):
+                return str(version)
+            raise ResolutionError(f"{requirement}{who} conflicts with {name} {version}")
+        allowed = self._policy.get(name)
+        if allowed is None:
+            raise ResolutionError(f"{name}{who} is not in the package allowlist")
+        specifier = requirement.specifier & allowed.versions
+        version, wheel = self._wheel(name, specifier)
+        chosen[name] = (version, wheel)
+        for dependency in _dependencies(wheel):
+            self._resolve(dependency, present, chosen, needed_by=name)
+        return str(version)
+
+    def _wheel(self, name: str, specifier: SpecifierSet) -> tuple[Version, Path]:
+        found = self._cached(name, specifier)
+        if found is None:
+            self._download(name, specifier)
+            found = self._cached(name, specifier)
+        if found is None:
+            raise ResolutionError(f"no binary wheel of {name}{specifier} for this sandbox's Python")
+        return found
+
+    def _cached(self, name: str, specifier: SpecifierSet) -> tuple[Version, Path] | None:
+        best: tuple[Version, Path] | None = None
+        for path in self._cache.glob("*.whl"):
+            try:
+                wheel_name, version, _, tags = parse_wheel_filename(path.name)
+            except ValueError:
+                continue
+            if wheel_name != name or not specifier.contains(version) or not tags & _SUPPORTED_TAGS:
+                continue
+            if best is None or version > best[0]:
+                best = (version, path)
+        return best
+
+    def _download(self, name: str, specifier: SpecifierSet) -> None:
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+                   "--only-binary=:all:", "--dest", str(self._cache), f"{name}{specifier}"]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+        if completed.returncode != 0:
+            log.warning("pip download %s%s failed: %s", name, specifier, completed.stderr.strip()[-500:])
+
+    def install(self, wheels: list[Path], site_dir: Path) -> None:
+        """Install the wheels (dependencies already resolved) into site_dir, from the cache, with no index."""
+        if not wheels:
+            return
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+                   "--no-deps", "--upgrade", "--target", str(site_dir), *map(str, wheels)]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+        if completed.returncode != 0:
+            raise ResolutionError(f"installing failed: {completed.stderr.strip()[-500:]}")
+
+
+def _dependencies(wheel: Path) -> list[Requirement]:
+    """The wheel's unconditional dependencies for this Python (Requires-Dist, markers evaluated, no extras)."""
+    with zipfile.ZipFile(wheel) as archive:
+        metadata_name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = Parser().parsestr(archive.read(metadata_name).decode())
+    requirements = []
+    for line in metadata.get_all("Requires-Dist") or []:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            requirement.marker = None
+            requirements.append(requirement)
+    return requirements
