@@ -41,7 +41,7 @@ bench: venv image
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy core sandbox_runtime
+	$(VENV)/bin/mypy core sandbox_runtime penny_client
 
 clean:
 	rm -rf $(VENV) .cache

@@ -24,6 +24,7 @@ from core.errors import (
 )
 from core.jobs import JobEvent
 from core.models import EventType, ExecutionRequest, JobStatus
+from core.reaper import reap
 from core.sessions import SessionRecord
 
 bp = Blueprint("executions", __name__, url_prefix="/api/v1")
@@ -88,7 +89,7 @@ def live_session(services: Services, session_id: str) -> SessionRecord:
     if record is None or record.tenant != current_tenant():
         raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
     if record.status.is_live and record.worker not in services.admission.alive_workers():
-        services.sessions.reap_dead_workers(services.admission.alive_workers())
+        reap_if_lost(services)
         record = services.sessions.get(session_id) or record
     if not record.status.is_live:
         raise Conflict(f"session {session_id} is {record.status.value}; create a new one",
@@ -125,18 +126,22 @@ def _submit(services: Services) -> tuple[str, ExecutionRequest, JobEvent]:
     return job_id, execution, queued
 
 
-def _reap_if_lost(services: Services) -> None:
-    alive = services.registry.alive()
-    services.store.reap_lost_jobs(alive)
-    services.sessions.reap_dead_workers(alive)
+def reap_if_lost(services: Services) -> None:
+    """End jobs and sessions whose worker died (see core.reaper)."""
+    reap(services.registry, services.store, services.sessions)
 
 
 def _events(services: Services, job_id: str, after: str) -> Iterator[JobEvent | None]:
     """A job's events after `after`, until and including `result`; None items mark idle seconds."""
     last = after
+    block_ms: int | None = None  # the first read does not wait: a resume after `result` ends at once
     while True:
-        events = services.store.read_events(job_id, after=last, block_ms=READ_BLOCK_MS)
+        events = services.store.read_events(job_id, after=last, block_ms=block_ms)
         if not events:
+            record = services.store.get(job_id)
+            if record is None or (block_ms is None and record.status.is_final):
+                return  # expired, or everything up to `result` was already delivered
+            block_ms = READ_BLOCK_MS
             yield None
             continue
         for event in events:
@@ -146,6 +151,14 @@ def _events(services: Services, job_id: str, after: str) -> Iterator[JobEvent | 
                 return
 
 
+class StillRunning(Exception):
+    """The job was accepted but has not ended within the wait; the client follows it by id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
 def wait_for_result(services: Services, job_id: str, timeout_ms: int) -> dict[str, Any]:
     """Block until the job's result event; its data (the ExecutionResult in API form)."""
     deadline = time.monotonic() + timeout_ms / 1000 + SYNC_EXTRA_WAIT_S
@@ -153,11 +166,10 @@ def wait_for_result(services: Services, job_id: str, timeout_ms: int) -> dict[st
         if event is not None and event.type is EventType.RESULT:
             return event.data
         if event is None:
-            _reap_if_lost(services)
+            reap_if_lost(services)
             if time.monotonic() > deadline:
-                raise Unavailable("the job did not finish in time; follow it with GET /api/v1/jobs/{id}",
-                                  details={"jobId": job_id}, retry_after_s=5)
-    raise Unavailable("the job's event stream expired", details={"jobId": job_id})
+                raise StillRunning(job_id)
+    raise StillRunning(job_id)  # its events expired before a result: GET /jobs/{id} tells the rest
 
 
 @bp.post("/execute")
@@ -165,7 +177,15 @@ def execute() -> Response:
     """Run code and answer with its ExecutionResult once it ends."""
     services = _services()
     job_id, execution, _ = _submit(services)
-    return jsonify(wait_for_result(services, job_id, execution.timeout_ms))
+    try:
+        return jsonify(wait_for_result(services, job_id, execution.timeout_ms))
+    except StillRunning:
+        # Accepted, not ended yet (a long queue): 202 with where to follow it, never a retryable error.
+        record = services.store.get(job_id)
+        response = jsonify({"jobId": job_id, "status": record.status.value if record else "queued"})
+        response.status_code = 202
+        response.headers["Location"] = f"/api/v1/jobs/{job_id}"
+        return response
 
 
 def _sse_response(services: Services, job_id: str, after: str) -> Response:
@@ -180,7 +200,7 @@ def _sse_response(services: Services, job_id: str, after: str) -> Response:
     def relay(idle_since: float) -> Iterator[bytes]:
         for event in _events(services, job_id, after):
             if event is None:
-                _reap_if_lost(services)
+                reap_if_lost(services)
                 if time.monotonic() - idle_since >= KEEPALIVE_S:
                     idle_since = time.monotonic()
                     yield sse.KEEPALIVE
@@ -215,7 +235,7 @@ def _job_view(services: Services, job_id: str) -> dict[str, Any]:
     if record is None:
         raise NotFound(f"no job {job_id}", details={"jobId": job_id})
     if record.status is JobStatus.RUNNING and record.worker not in services.admission.alive_workers():
-        _reap_if_lost(services)  # its worker died: end it worker_lost now rather than report `running`
+        reap_if_lost(services)  # its worker died: end it worker_lost now rather than report `running`
         record = services.store.get(job_id) or record
     view: dict[str, Any] = {"jobId": job_id, "status": record.status.value, "worker": record.worker}
     if record.result is not None:

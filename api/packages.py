@@ -7,7 +7,7 @@ from typing import Any, cast
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from api.executions import current_tenant, live_session, parse_json_body, submit, wait_for_result
+from api.executions import StillRunning, current_tenant, live_session, parse_json_body, submit, wait_for_result
 from api.schemas import PackageInstallSchema
 from api.services import Services
 from core import keys
@@ -57,7 +57,10 @@ def install_packages() -> Response:
         job_id, _ = submit(services, ExecutionRequest(
             code="", timeout_ms=INSTALL_TIMEOUT_MS, session_id=data["sessionId"], tenant=current_tenant(),
             packages=tuple(accepted), force_packages=data["force"]))
-        result = wait_for_result(services, job_id, INSTALL_TIMEOUT_MS)
+        try:
+            result = wait_for_result(services, job_id, INSTALL_TIMEOUT_MS)
+        except StillRunning:
+            raise Unavailable("the installation did not end in time", retry_after_s=5) from None
         report = result.get("packages")
         if report is None:
             raise Unavailable(f"the installation ended {result['status']}", details={"result": result})

@@ -9,7 +9,16 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
 
-from api.executions import check_packages, current_tenant, live_session, parse_json_body, submit, wait_for_result
+from api.executions import (
+    StillRunning,
+    check_packages,
+    current_tenant,
+    live_session,
+    parse_json_body,
+    reap_if_lost,
+    submit,
+    wait_for_result,
+)
 from api.schemas import SessionCreateSchema, SessionVariablesSchema
 from api.services import Services
 from core import keys
@@ -101,7 +110,7 @@ def _owned(services: Services, session_id: str) -> dict[str, Any]:
     if record is None or record.tenant != current_tenant():
         raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
     if record.status.is_live and record.worker not in services.admission.alive_workers():
-        services.sessions.reap_dead_workers(services.registry.alive())
+        reap_if_lost(services)
         record = services.sessions.get(session_id) or record
     return record.to_api()
 
@@ -120,7 +129,10 @@ def set_variables(session_id: str) -> Response:
     live_session(services, session_id)
     job_id, _ = submit(services, ExecutionRequest(code="", timeout_ms=SETUP_TIMEOUT_MS, variables=data["variables"],
                                                   session_id=session_id, tenant=current_tenant()))
-    result = wait_for_result(services, job_id, SETUP_TIMEOUT_MS)
+    try:
+        result = wait_for_result(services, job_id, SETUP_TIMEOUT_MS)
+    except StillRunning:
+        raise Unavailable("the session did not get to the variables in time", retry_after_s=5) from None
     if result["status"] != "success":
         raise Unavailable(f"the variables could not be set: {result['status']}", details={"result": result})
     return jsonify({"variables": result["variables"]})

@@ -137,6 +137,21 @@ def sessions(url: str, redis_url: str, *, count: int, pool_size: int) -> dict[st
             "memory_per_idle_session_mb": (before - after) / count / 2**20}
 
 
+def package_installs(url: str, package: str) -> dict[str, float]:
+    """Seconds to install `package` into a fresh session: the first time (maybe downloading) and again."""
+    session = requests.Session()
+    timings = []
+    for _ in range(2):
+        session_id = session.post(f"{url}/api/v1/sessions", json={}, timeout=120).json()["sessionId"]
+        started = time.perf_counter()
+        report = session.post(f"{url}/api/v1/packages/install", json={"sessionId": session_id, "packages": [package]},
+                              timeout=600).json()
+        timings.append(time.perf_counter() - started)
+        assert report["failed"] == [], report
+        session.delete(f"{url}/api/v1/sessions/{session_id}", timeout=60)
+    return {"first_s": timings[0], "cached_s": timings[1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per run")
@@ -166,6 +181,11 @@ def main() -> None:
                   f"p95 {figures['create_p95_ms']:.1f} ms; in-session print(1) p50 {figures['execute_p50_ms']:.1f} ms, "
                   f"p95 {figures['execute_p95_ms']:.1f} ms; {figures['memory_per_idle_session_mb']:.1f} MB per idle "
                   f"session", flush=True)
+        if args.sessions:
+            figures = package_installs(url, "scikit-learn")
+            report["install_scikit_learn"] = figures
+            print(f"install scikit-learn into a session: first {figures['first_s']:.2f} s, "
+                  f"from the cache {figures['cached_s']:.2f} s", flush=True)
     out = Path(".cache") / f"bench-{args.workers}-hosts.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -44,6 +44,11 @@ class WorkerRegistry:
         values = cast(list[bytes | None], self._redis.mget([keys.worker_heartbeat_key(name) for name in names]))
         return {name: json.loads(value) for name, value in zip(names, values, strict=True) if value}
 
+    def settled(self) -> bool:
+        """Whether Redis has been up longer than a heartbeat TTL (so a missing heartbeat means a dead worker)."""
+        uptime = cast(dict[str, Any], self._redis.info("server")).get("uptime_in_seconds", 0)
+        return int(uptime) > self._ttl_s
+
     def missing(self, alive: dict[str, dict[str, Any]]) -> dict[str, int]:
         """Workers heard from within WORKER_FORGET_S but not alive now -> when last heard (ms)."""
         seen = {(k.decode() if isinstance(k, bytes) else k): int(v)

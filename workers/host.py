@@ -23,6 +23,7 @@ from redis.retry import Retry
 from core import keys
 from core.jobs import JobStore
 from core.policies import PackagePolicy
+from core.reaper import reap
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
@@ -63,7 +64,8 @@ class WorkerHost:
         self.session_pool = SandboxPool(self._start_session_sandbox, size=settings.session_pool_size,
                                         max_jobs=settings.container_max_jobs)
         self.metrics = WorkerMetrics(settings.worker_name)
-        self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)), Path(settings.wheel_cache_dir))
+        self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)),
+                                          Path(settings.wheel_cache_dir))
         self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer)
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)
@@ -144,10 +146,10 @@ class WorkerHost:
         while not self._stopped.wait(HEARTBEAT_INTERVAL_S):
             try:
                 self._beat()
-                alive = self.registry.alive()
-                for job_id in self.store.reap_lost_jobs(alive):
+                lost_jobs, lost_sessions = reap(self.registry, self.store, self.sessions)
+                for job_id in lost_jobs:
                     log.warning("job %s: its worker is gone; ended worker_lost", job_id)
-                for session_id in self.sessions.reap_dead_workers(alive):
+                for session_id in lost_sessions:
                     log.warning("session %s: its worker is gone; session lost", session_id)
                 self.session_manager.maintain()
                 self.registry.forget_silent(has_sessions=lambda name: self.sessions.count_of_worker(name) > 0)

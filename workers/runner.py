@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,10 +71,12 @@ class JobRunner:
         active.cancel()
         return True
 
-    def run(self, job_id: str, *, sandbox: Sandbox | None = None) -> ExecutionResult | None:
+    def run(self, job_id: str, *, sandbox: Sandbox | None = None,
+            before_finish: Callable[[ExecutionResult], None] | None = None) -> ExecutionResult | None:
         """Run one job to its end and store its result; None if it was no longer queued.
 
-        Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`.
+        Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`, and
+        before_finish(result) updates the session before the client can see the result.
         """
         active = ActiveJob()
         with self._lock:
@@ -91,6 +94,8 @@ class JobRunner:
             else:
                 done, stdout, stderr = self._execute_on(sandbox, job_id, request, active)
             result = self._result(job_id, request, done, stdout, stderr, queued_ms=started_ms - created_ms)
+            if before_finish is not None:
+                before_finish(result)
             self._store.finish(result)
             self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                    queued_ms=result.metrics.queued_ms)

@@ -19,7 +19,7 @@ import redis
 from core import keys
 from core.errors import SandboxError
 from core.jobs import now_ms
-from core.models import SessionStatus
+from core.models import ExecutionResult, SessionStatus
 from core.sessions import SessionStore
 from core.settings import Settings
 from workers.pool import SandboxPool
@@ -133,16 +133,19 @@ class SessionManager:
             while not actor.stopped.is_set() and (job_id := self._sessions.pop_job(actor.session_id)):
                 actor.busy = True
                 self._sessions.set_status(actor.session_id, SessionStatus.BUSY)
+                def record(result: ExecutionResult, session_id: str = actor.session_id) -> None:
+                    # Before the result is visible: a client reading the session after it sees it updated.
+                    lost = result.session_state == "lost"
+                    self._sessions.record_execution(session_id, variables=result.variables, lost=lost)
+
                 try:
-                    result = self._runner.run(job_id, sandbox=actor.sandbox)
+                    result = self._runner.run(job_id, sandbox=actor.sandbox, before_finish=record)
                 finally:
                     actor.busy = False
                 if result is None:  # cancelled while queued
                     self._sessions.set_status(actor.session_id, SessionStatus.READY)
                     continue
-                lost = result.session_state == "lost" or not actor.sandbox.healthy
-                self._sessions.record_execution(actor.session_id, variables=result.variables, lost=lost)
-                if lost:
+                if result.session_state == "lost" or not actor.sandbox.healthy:
                     self._retire(actor, SessionStatus.LOST, "the session's interpreter was lost")
                     return
 

@@ -46,6 +46,7 @@ def test_reconnecting_with_last_event_id_resumes_exactly(cluster: Cluster) -> No
     assert everything[-1]["event"] == "result"
     again = list(cluster.events(job_id, last_event_id=everything[-2]["id"]))  # after the job finished
     assert again == everything[-1:]
+    assert list(cluster.events(job_id, last_event_id=everything[-1]["id"])) == []  # ends at once
 
 
 def test_cancelling_a_running_job_kills_it(cluster: Cluster) -> None:

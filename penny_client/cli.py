@@ -1,0 +1,387 @@
+"""`penny`: run code in PENNY Sandbox from a shell, manage sessions, check code, list packages, see health.
+
+Exit status: 0 success; 1 the user's code failed (status `error`, or `validate` found errors); 2 the run hit
+a limit or did not finish (timeout, memory_exceeded, output_limit, policy_violation, cancelled, worker_lost);
+3 the request was rejected (an API error, no connection, a bad argument; `health`: the service is unhealthy).
+`--json` prints one JSON document on stdout and nothing else there; errors then are `{"error": {...}}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from penny_client.client import DEFAULT_URL, SandboxClient
+from penny_client.errors import ApiError, ConnectionFailed, PennyClientError
+from penny_client.events import QueuedEvent, StartedEvent, StderrEvent, StdoutEvent
+from penny_client.models import ExecutionResult, JobStatus, SessionInfo, Variable
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_LIMIT = 2
+EXIT_REJECTED = 3
+EXIT_INTERRUPTED = 130
+PROGRESS_INTERVAL_S = 0.2
+
+_ENDINGS = {
+    JobStatus.TIMEOUT: "timeout: the code ran past its time limit",
+    JobStatus.MEMORY_EXCEEDED: "memory_exceeded: the code ran out of memory",
+    JobStatus.OUTPUT_LIMIT: "output_limit: the code printed more than the service keeps",
+    JobStatus.POLICY_VIOLATION: "policy_violation: the code was refused by the policy",
+    JobStatus.CANCELLED: "cancelled",
+    JobStatus.WORKER_LOST: "worker_lost: the worker running the code died; submit it again",
+}
+_LIMIT_STATUSES = frozenset({JobStatus.TIMEOUT, JobStatus.MEMORY_EXCEEDED, JobStatus.OUTPUT_LIMIT,
+                             JobStatus.POLICY_VIOLATION, JobStatus.CANCELLED, JobStatus.WORKER_LOST})
+
+
+def exit_code(status: JobStatus) -> int:
+    """The process exit status for a run that ended with `status`."""
+    if status is JobStatus.SUCCESS:
+        return EXIT_OK
+    if status in _LIMIT_STATUSES:
+        return EXIT_LIMIT
+    return EXIT_USER_ERROR
+
+
+class UsageError(Exception):
+    """A bad command line (exit 3, like any rejected request)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_REJECTED, f"{self.prog}: error: {message}\n")
+
+
+def _variable(text: str) -> tuple[str, Any]:
+    name, equals, raw = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=JSON, got {text!r}")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the value of {name} is not JSON: {raw!r} (quote strings: "
+                                         f"{name}='\"text\"')") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `penny` command line."""
+    common = _Parser(add_help=False)
+    common.add_argument("--url", default=os.environ.get("PENNY_URL") or DEFAULT_URL,
+                        help="the service (default: $PENNY_URL or %(default)s)")
+    common.add_argument("--api-key", default=os.environ.get("PENNY_API_KEY"),
+                        help="API key (default: $PENNY_API_KEY)")
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    parser = _Parser(prog="penny", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[common], help="run a file (or - for stdin), streaming its output")
+    run.add_argument("file", metavar="FILE", help="Python file, or - to read stdin")
+    run.add_argument("--session", metavar="ID", help="run in this session")
+    run.add_argument("--timeout", type=int, metavar="MS", help="timeout in milliseconds")
+    run.add_argument("--var", type=_variable, action="append", default=[], metavar="NAME=JSON",
+                     help="a variable set before the run (repeatable)")
+    run.add_argument("--plots", type=Path, metavar="DIR", help="save the plots into DIR")
+    run.set_defaults(handler=_run)
+
+    session = commands.add_parser("session", help="create, list, show or delete sessions")
+    actions = session.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new = actions.add_parser("new", parents=[common], help="create a session; prints its id")
+    new.add_argument("--var", type=_variable, action="append", default=[], metavar="NAME=JSON")
+    new.set_defaults(handler=_session_new)
+    actions.add_parser("list", parents=[common], help="your sessions").set_defaults(handler=_session_list)
+    show = actions.add_parser("show", parents=[common], help="a session's state and variables")
+    show.add_argument("session_id", metavar="ID")
+    show.set_defaults(handler=_session_show)
+    remove = actions.add_parser("rm", parents=[common], help="delete a session")
+    remove.add_argument("session_id", metavar="ID")
+    remove.set_defaults(handler=_session_rm)
+
+    validate = commands.add_parser("validate", parents=[common], help="check code against the policy, run nothing")
+    validate.add_argument("file", metavar="FILE", help="Python file, or - to read stdin")
+    validate.add_argument("--strict", action="store_true", default=None, help="apply the strict policy")
+    validate.set_defaults(handler=_validate)
+
+    packages = commands.add_parser("packages", parents=[common], help="the packages the sandbox offers")
+    packages.add_argument("--search", help="only names or descriptions containing this")
+    packages.add_argument("--category", help="only this category")
+    packages.set_defaults(handler=_packages)
+
+    commands.add_parser("health", parents=[common], help="the service's health").set_defaults(handler=_health)
+    return parser
+
+
+class Console:
+    """Where a command writes: stdout and stderr, plus, on a terminal, a progress line on stderr.
+
+    The progress line (`queued` -> `running on host, 1.2 s`) is redrawn by a thread; output clears it first
+    and it is drawn only at the start of a line, so it never mixes into the code's own output.
+    """
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, *, as_json: bool, progress: bool) -> None:
+        self.stdout, self.stderr, self.as_json = stdout, stderr, as_json
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._state = ""
+        self._since = time.monotonic()
+        self._drawn = False
+        self._at_line_start = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def document(self, data: Any) -> None:
+        """The one JSON document of --json."""
+        self.stdout.write(json.dumps(data, indent=None, default=str) + "\n")
+        self.stdout.flush()
+
+    def write(self, stream: TextIO, text: str) -> None:
+        with self._lock:
+            self._clear()
+            stream.write(text)
+            stream.flush()
+            if text:
+                self._at_line_start = text.endswith("\n")
+            self._draw()
+
+    def ensure_line_start(self, stream: TextIO) -> None:
+        """End an unfinished output line before printing ours."""
+        if not self._at_line_start:
+            self.write(stream, "\n")
+
+    def status(self, state: str) -> None:
+        """Show `state` on the progress line, with the time since this call."""
+        if not self._progress:
+            return
+        with self._lock:
+            self._state, self._since = state, time.monotonic()
+            self._draw()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._tick, name="penny-progress", daemon=True)
+            self._thread.start()
+
+    def stop_progress(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            self._clear()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(PROGRESS_INTERVAL_S):
+            with self._lock:
+                self._draw()
+
+    def _draw(self) -> None:
+        if not self._progress or not self._state or not self._at_line_start or self._stop.is_set():
+            return
+        elapsed_s = time.monotonic() - self._since
+        self.stderr.write(f"\r\x1b[2K\x1b[2m{self._state}, {elapsed_s:.1f} s\x1b[0m")
+        self.stderr.flush()
+        self._drawn = True
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stderr.write("\r\x1b[2K")
+            self.stderr.flush()
+            self._drawn = False
+
+
+def _read_source(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _save_plots(result: ExecutionResult, directory: Path, console: Console) -> list[str]:
+    paths = []
+    for index, plot in enumerate(result.plots, start=1):
+        path = plot.save(directory / f"{result.job_id}-{index}.{plot.extension}")
+        paths.append(str(path))
+        if not console.as_json:
+            console.write(console.stderr, f"penny: plot saved to {path}\n")
+    return paths
+
+
+def _run(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    code = _read_source(args.file)
+    events = client.execute_stream(code, timeout_ms=args.timeout, variables=dict(args.var),
+                                   session_id=args.session)
+    try:
+        with events:
+            for event in events:
+                if isinstance(event, QueuedEvent):
+                    console.status("queued")
+                elif isinstance(event, StartedEvent):
+                    console.status(f"running on {event.worker}" if event.worker else "running")
+                elif isinstance(event, StdoutEvent) and not console.as_json:
+                    console.write(console.stdout, event.text)
+                elif isinstance(event, StderrEvent) and not console.as_json:
+                    console.write(console.stderr, event.text)
+    except KeyboardInterrupt:
+        console.stop_progress()
+        if events.job_id is not None:
+            with contextlib.suppress(PennyClientError):
+                client.cancel_job(events.job_id)
+            console.write(console.stderr, f"\npenny: interrupted; job {events.job_id} cancelled\n")
+        return EXIT_INTERRUPTED
+    finally:
+        console.stop_progress()
+    result = events.result
+    assert result is not None  # the stream ends with its result, or raises
+    plots = _save_plots(result, args.plots, console) if args.plots else []
+    if console.as_json:
+        console.document({**result.to_api(), **({"savedPlots": plots} if args.plots else {})})
+        return exit_code(result.status)
+    if result.result is not None:
+        console.ensure_line_start(console.stdout)
+        console.write(console.stdout, result.result.repr + "\n")
+    if result.error is not None:
+        console.ensure_line_start(console.stderr)
+        console.write(console.stderr, result.error.format() + "\n")
+    if result.truncated:
+        console.write(console.stderr, "penny: output truncated (over the service's output limit)\n")
+    if result.status is not JobStatus.SUCCESS and result.status is not JobStatus.ERROR:
+        console.write(console.stderr, f"penny: {_ENDINGS.get(result.status, result.status.value)}\n")
+    return exit_code(result.status)
+
+
+def _variables_text(variables: Mapping[str, Variable]) -> Iterator[str]:
+    for name, info in variables.items():
+        yield f"  {name}: {info.type} = {info.repr}"
+
+
+def _session_text(info: SessionInfo) -> str:
+    lines = [f"{info.session_id}  {info.status.value if info.status else '?'}",
+             f"  worker: {info.worker}", f"  created: {info.created_at}", f"  last used: {info.last_used_at}",
+             f"  expires: {info.expires_at}", f"  executions: {info.execution_count}"]
+    if info.packages:
+        lines.append(f"  packages: {', '.join(info.packages)}")
+    if info.variables:
+        lines.append("variables:")
+        lines.extend(_variables_text(info.variables))
+    return "\n".join(lines)
+
+
+def _session_new(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    session = client.session(variables=dict(args.var))
+    if console.as_json:
+        console.document(session.created.to_api())
+    else:
+        console.write(console.stdout, session.id + "\n")
+    return EXIT_OK
+
+
+def _session_list(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    sessions = client.sessions()
+    if console.as_json:
+        console.document({"sessions": [info.to_api() for info in sessions]})
+        return EXIT_OK
+    for info in sessions:
+        status = info.status.value if info.status else "?"
+        console.write(console.stdout, f"{info.session_id}  {status:<8} {info.worker or '-':<16} "
+                                      f"{info.execution_count:>5} runs  last used {info.last_used_at}\n")
+    return EXIT_OK
+
+
+def _session_show(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    info = client.session_info(args.session_id)
+    if console.as_json:
+        console.document(info.to_api())
+    else:
+        console.write(console.stdout, _session_text(info) + "\n")
+    return EXIT_OK
+
+
+def _session_rm(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    client.delete_session(args.session_id)
+    if console.as_json:
+        console.document({"sessionId": args.session_id, "deleted": True})
+    return EXIT_OK
+
+
+def _validate(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    report = client.validate(_read_source(args.file), strict=args.strict, include_warnings=True)
+    if console.as_json:
+        console.document(report.to_api())
+    else:
+        name = "<stdin>" if args.file == "-" else args.file
+        for kind, issues in (("error", report.errors), ("warning", report.warnings)):
+            for issue in issues:
+                console.write(console.stdout, f"{name}:{issue.line}:{issue.col}: {kind} {issue.rule}: "
+                                              f"{issue.message}\n")
+        if report.valid:
+            console.write(console.stdout, f"{name}: valid\n")
+    return EXIT_OK if report.valid else EXIT_USER_ERROR
+
+
+def _packages(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    packages = client.packages(search=args.search, category=args.category)
+    if console.as_json:
+        console.document({"packages": [package.to_api() for package in packages]})
+        return EXIT_OK
+    for package in packages:
+        console.write(console.stdout, f"{package.name:<24} {package.version or '':<12} {package.category or '':<16} "
+                                      f"{package.description or ''}\n")
+    return EXIT_OK
+
+
+def _health(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    health = client.health()
+    if console.as_json:
+        console.document(health.to_api())
+    else:
+        console.write(console.stdout, f"{health.status}  uptime {health.uptime_s} s, {len(health.workers)} "
+                                      f"worker(s), queue {health.queue_depth}\n")
+    return EXIT_OK if health.ok else EXIT_REJECTED
+
+
+def _report_error(exc: PennyClientError | UsageError, console: Console) -> None:
+    if isinstance(exc, ApiError):
+        envelope = {"code": exc.code, "message": exc.message, "details": exc.details, "httpStatus": exc.http_status}
+        text = f"penny: {exc.code} ({exc.http_status}): {exc.message}"
+        fields = exc.details.get("fields")
+        if isinstance(fields, dict):
+            text += "".join(f"\n  {name}: {'; '.join(map(str, problems)) if isinstance(problems, list) else problems}"
+                            for name, problems in fields.items())
+    else:
+        code = "connection_failed" if isinstance(exc, ConnectionFailed) else "usage"
+        envelope = {"code": code, "message": str(exc), "details": {}}
+        text = f"penny: {exc}"
+    if console.as_json:
+        console.document({"error": envelope})
+    else:
+        console.write(console.stderr, text + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `penny` command line; the exit status."""
+    args = build_parser().parse_args(argv)
+    console = Console(sys.stdout, sys.stderr, as_json=args.json, progress=sys.stderr.isatty())
+    handler: Callable[[SandboxClient, argparse.Namespace, Console], int] = args.handler
+    try:
+        with SandboxClient(args.url, args.api_key) as client:
+            return handler(client, args, console)
+    except (PennyClientError, UsageError) as exc:
+        console.stop_progress()
+        _report_error(exc, console)
+        return EXIT_REJECTED
+    except KeyboardInterrupt:  # before a job existed (a run's own interrupt cancels its job and returns)
+        console.stop_progress()
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
