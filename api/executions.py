@@ -31,7 +31,8 @@ bp = Blueprint("executions", __name__, url_prefix="/api/v1")
 
 READ_BLOCK_MS = 1000
 KEEPALIVE_S = 15.0
-# A synchronous /execute waits this long beyond the job's own timeout (queue wait) before answering 503.
+# A synchronous /execute waits this long beyond the job's own timeout (queue wait) before answering 202
+# with where to follow the job.
 SYNC_EXTRA_WAIT_S = 120.0
 
 
@@ -83,14 +84,20 @@ def current_tenant() -> str:
     return "default"
 
 
-def live_session(services: Services, session_id: str) -> SessionRecord:
-    """The caller's session if it can run code: 404 if unknown, 409 if lost or expired."""
+def owned_session(services: Services, session_id: str) -> SessionRecord:
+    """The caller's session (404 if unknown or another tenant's), marked lost first if its owner died."""
     record = services.sessions.get(session_id)
     if record is None or record.tenant != current_tenant():
         raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
     if record.status.is_live and record.worker not in services.admission.alive_workers():
         reap_if_lost(services)
         record = services.sessions.get(session_id) or record
+    return record
+
+
+def live_session(services: Services, session_id: str) -> SessionRecord:
+    """The caller's session if it can run code: 404 if unknown, 409 if lost or expired."""
+    record = owned_session(services, session_id)
     if not record.status.is_live:
         raise Conflict(f"session {session_id} is {record.status.value}; create a new one",
                        details={"sessionId": session_id, "status": record.status.value})
@@ -137,13 +144,20 @@ def _events(services: Services, job_id: str, after: str) -> Iterator[JobEvent | 
     block_ms: int | None = None  # the first read does not wait: a resume after `result` ends at once
     while True:
         events = services.store.read_events(job_id, after=last, block_ms=block_ms)
+        block_ms = READ_BLOCK_MS
         if not events:
             record = services.store.get(job_id)
-            if record is None or (block_ms is None and record.status.is_final):
-                return  # expired, or everything up to `result` was already delivered
-            block_ms = READ_BLOCK_MS
-            yield None
-            continue
+            if record is None:
+                return  # expired
+            if record.status.is_final:
+                # Final: its result event exists. Read again, since it may have been added just after our
+                # read; nothing after `last` means the result was delivered before (a resume after it).
+                events = services.store.read_events(job_id, after=last)
+                if not events:
+                    return
+            else:
+                yield None
+                continue
         for event in events:
             last = event.event_id
             yield event

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 _IDENTIFIER = validate.Regexp(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
                               error="variable names must be Python identifiers not starting with '__'")
 
 
+@functools.lru_cache(maxsize=8)
 def execute_request_schema(*, max_timeout_ms: int) -> Schema:
     """The body of POST /execute, /execute/stream and /jobs; timeout is bounded by max_timeout_ms."""
 

@@ -14,8 +14,8 @@ from api.executions import (
     check_packages,
     current_tenant,
     live_session,
+    owned_session,
     parse_json_body,
-    reap_if_lost,
     submit,
     wait_for_result,
 )
@@ -105,20 +105,10 @@ def list_sessions() -> Response:
     return jsonify({"sessions": views})
 
 
-def _owned(services: Services, session_id: str) -> dict[str, Any]:
-    record = services.sessions.get(session_id)
-    if record is None or record.tenant != current_tenant():
-        raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
-    if record.status.is_live and record.worker not in services.admission.alive_workers():
-        reap_if_lost(services)
-        record = services.sessions.get(session_id) or record
-    return record.to_api()
-
-
 @bp.get("/sessions/<session_id>")
 def get_session(session_id: str) -> Response:
     """The session's status, timestamps, execution count, variables and current resource use."""
-    return jsonify(_owned(_services(), session_id))
+    return jsonify(owned_session(_services(), session_id).to_api())
 
 
 @bp.put("/sessions/<session_id>/variables")
@@ -142,9 +132,7 @@ def set_variables(session_id: str) -> Response:
 def delete_session(session_id: str) -> tuple[str, int]:
     """Delete the session: its sandbox is destroyed at once; later use is 404."""
     services = _services()
-    record = services.sessions.get(session_id)
-    if record is None or record.tenant != current_tenant():
-        raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
+    record = owned_session(services, session_id)
     services.sessions.delete(session_id)
     if record.status in (SessionStatus.READY, SessionStatus.BUSY, SessionStatus.STARTING):
         services.dispatcher.send(keys.SESSION_DELETE_TASK, [session_id], keys.host_queue(record.worker))
