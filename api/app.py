@@ -16,6 +16,7 @@ from api.executions import bp as executions_bp
 from api.packages import bp as packages_bp
 from api.services import Dispatcher, Services
 from api.sessions import bp as sessions_bp
+from api.validation import bp as validation_bp
 from core.errors import ApiError, PayloadTooLarge, Unavailable
 from core.settings import Settings
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(executions_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(packages_bp)
+    app.register_blueprint(validation_bp)
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> tuple[Response, int]:

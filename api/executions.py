@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
@@ -18,6 +19,7 @@ from core.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
+    PolicyViolation,
     Unavailable,
     UnsupportedMediaType,
     ValidationFailed,
@@ -62,9 +64,14 @@ def _parse_request(services: Services) -> ExecutionRequest:
         raise PayloadTooLarge(f"code is {code_bytes} bytes; the limit is {settings.max_code_bytes}",
                               details={"codeBytes": code_bytes, "maxCodeBytes": settings.max_code_bytes})
     packages = check_packages(services, data["packages"] or [])
+    analysis = services.analyzer.analyze(data["code"])
+    if data["strict"] and not analysis.valid:
+        raise PolicyViolation("the code breaks the policy (strict mode)", details=analysis.to_api())
+    findings = tuple(asdict(f) for f in (*analysis.errors, *analysis.warnings))
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
                             variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant(),
-                            plot_formats=tuple(dict.fromkeys(data["plotFormats"])), packages=tuple(packages))
+                            plot_formats=tuple(dict.fromkeys(data["plotFormats"])), packages=tuple(packages),
+                            findings=findings)
 
 
 def check_packages(services: Services, specs: list[str]) -> list[str]:

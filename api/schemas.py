@@ -27,6 +27,7 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         packages = fields.List(fields.String(), load_default=None, allow_none=True)
         plotFormats = fields.List(fields.String(validate=validate.OneOf(["png", "svg"])),  # noqa: N815
                                   load_default=lambda: ["png"], validate=validate.Length(min=1, max=2))
+        strict = fields.Boolean(load_default=False)
 
         @validates("code")
         def _code_not_blank(self, value: str, **_: object) -> None:
@@ -79,6 +80,7 @@ class ExecutionResultSchema(Schema):
     worker = fields.String(required=True, allow_none=True)
     sessionState = fields.String(required=True, allow_none=True, validate=validate.OneOf(["kept", "lost"]))  # noqa: N815
     packages = fields.Dict(required=True, allow_none=True)
+    findings = fields.List(fields.Dict(), required=True)
 
 
 class JobSchema(Schema):
@@ -150,3 +152,14 @@ class PackageInstallSchema(Schema):
     sessionId = fields.String(required=True)  # noqa: N815
     packages = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=50))
     force = fields.Boolean(load_default=False)
+
+
+class ValidateSchema(Schema):
+    """The body of POST /validate."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = fields.String(required=True)
+    strict = fields.Boolean(load_default=False)
+    includeWarnings = fields.Boolean(load_default=True)  # noqa: N815

@@ -10,9 +10,10 @@ from typing import Any, Protocol
 import redis
 
 from core import keys
+from core.analysis import CodeAnalyzer
 from core.errors import Overloaded, Unavailable
 from core.jobs import JobStore
-from core.policies import PackagePolicy
+from core.policies import FilesystemPolicy, ImportPolicy, PackagePolicy
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
@@ -42,19 +43,25 @@ class CeleryDispatcher:
 class Admission:
     """Refuses work the cluster cannot take: 503 with no live worker, 429 when the queue is full."""
 
-    def __init__(self, client: redis.Redis, registry: WorkerRegistry, *, max_queue_depth: int) -> None:
+    def __init__(self, client: redis.Redis, registry: WorkerRegistry, *, max_queue_depth: int,
+                 heartbeat_ttl_s: int) -> None:
         self._redis = client
         self._registry = registry
         self._max_queue_depth = max_queue_depth
+        self._ttl_ms = heartbeat_ttl_s * 1000
         self._alive: dict[str, Any] = {}
-        self._alive_at = 0.0
+        self._alive_until = 0.0
 
     def alive_workers(self) -> dict[str, Any]:
-        """Live workers, re-read at most once a second per API process."""
+        """Live workers, re-read at most once a second per API process, and always once the oldest
+        cached heartbeat may have expired (so a dead worker is never taken for alive from the cache)."""
         now = time.monotonic()
-        if now - self._alive_at > ALIVE_CACHE_S or not self._alive:
+        if not self._alive or now >= self._alive_until:
             self._alive = self._registry.alive()
-            self._alive_at = now
+            wall_ms = time.time() * 1000
+            expiries_s = [(int(info.get("heartbeatMs", 0)) + self._ttl_ms - wall_ms) / 1000
+                          for info in self._alive.values()]
+            self._alive_until = now + min([ALIVE_CACHE_S, *expiries_s])
         return self._alive
 
     def queue_depth(self) -> int:
@@ -82,6 +89,7 @@ class Services:
     admission: Admission
     dispatcher: Dispatcher
     packages: PackagePolicy
+    analyzer: CodeAnalyzer
     started_at: float
 
     @classmethod
@@ -97,8 +105,11 @@ class Services:
             store=store,
             sessions=SessionStore(client, store, retention_s=settings.job_retention_seconds),
             registry=registry,
-            admission=Admission(client, registry, max_queue_depth=settings.max_queue_depth),
+            admission=Admission(client, registry, max_queue_depth=settings.max_queue_depth,
+                                heartbeat_ttl_s=settings.heartbeat_ttl_seconds),
             dispatcher=dispatcher or CeleryDispatcher(settings),
             packages=PackagePolicy.load(Path(settings.policy_dir)),
+            analyzer=CodeAnalyzer(ImportPolicy.load(Path(settings.policy_dir)),
+                                  FilesystemPolicy.load(Path(settings.policy_dir))),
             started_at=time.time(),
         )

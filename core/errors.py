@@ -8,6 +8,7 @@
     │   ├── NotFound                 404 not_found
     │   ├── Conflict                 409 conflict
     │   ├── PayloadTooLarge          413 payload_too_large
+    │   ├── PolicyViolation          422 policy_violation
     │   ├── UnsupportedMediaType     415 unsupported_media_type
     │   ├── Unsupported              400 unsupported (a feature this version does not offer yet)
     │   ├── Overloaded               429 overloaded (+ Retry-After)
@@ -69,6 +70,11 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     code = "payload_too_large"
     http_status = 413
+
+
+class PolicyViolation(ApiError):
+    code = "policy_violation"
+    http_status = 422
 
 
 class UnsupportedMediaType(ApiError):

@@ -180,6 +180,7 @@ class JobStore:
             error=error,
             metrics=Metrics(queued_ms=max(0, started - record.created_ms)),
             worker=record.worker,
+            findings=list(record.request.findings),
         )
         return self.finish(result)
 

@@ -66,6 +66,7 @@ class ExecutionRequest:
     plot_formats: tuple[str, ...] = ("png",)
     packages: tuple[str, ...] = ()
     force_packages: bool = False
+    findings: tuple[dict[str, Any], ...] = ()  # the static analysis's findings, returned with the result
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -75,6 +76,7 @@ class ExecutionRequest:
         data = json.loads(raw)
         data["plot_formats"] = tuple(data.get("plot_formats") or ("png",))
         data["packages"] = tuple(data.get("packages") or ())
+        data["findings"] = tuple(data.get("findings") or ())
         return cls(**data)
 
 
@@ -109,6 +111,7 @@ class ExecutionResult:
     worker: str | None = None
     session_state: str | None = None  # "kept" | "lost" for session jobs
     packages: dict[str, Any] | None = None  # {installed: [{name, version}], failed: [{name, reason}]}
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase JSON object the API returns."""
@@ -135,6 +138,7 @@ class ExecutionResult:
             "worker": self.worker,
             "sessionState": self.session_state,
             "packages": self.packages,
+            "findings": self.findings,
         }
 
     @classmethod
@@ -164,4 +168,5 @@ class ExecutionResult:
             worker=data.get("worker"),
             session_state=data.get("sessionState"),
             packages=data.get("packages"),
+            findings=list(data.get("findings") or []),
         )

@@ -20,6 +20,77 @@ DEFAULT_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 CATEGORIES = ("data-science", "visualization", "ml", "text", "web", "utilities")
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a JSON object")
+    return raw
+
+
+def _names(path: Path, raw: dict[str, Any], dotted_key: str) -> frozenset[str]:
+    value: Any = raw
+    for part in dotted_key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{path}: key '{dotted_key}' must be a list of non-empty strings")
+    return frozenset(value)
+
+
+@dataclass(frozen=True)
+class ImportPolicy:
+    """policies/imports.json: modules and builtins user code may not use."""
+
+    allowed: frozenset[str]
+    blocked: frozenset[str]
+    allowed_builtins: frozenset[str]
+    blocked_builtins: frozenset[str]
+
+    @classmethod
+    def load(cls, policy_dir: Path) -> ImportPolicy:
+        path = policy_dir / "imports.json"
+        raw = _read_json(path)
+        policy = cls(_names(path, raw, "allowed"), _names(path, raw, "blocked"),
+                     _names(path, raw, "restricted.builtins.allowed"), _names(path, raw, "restricted.builtins.blocked"))
+        both = policy.allowed & policy.blocked
+        if both:
+            raise ConfigError(f"{path}: key 'blocked' repeats modules of 'allowed': {', '.join(sorted(both))}")
+        return policy
+
+    def is_blocked(self, module: str) -> bool:
+        """A module is blocked if it, or a package it is inside, is listed."""
+        parts = module.split(".")
+        return any(".".join(parts[:i]) in self.blocked for i in range(1, len(parts) + 1))
+
+
+@dataclass(frozen=True)
+class FilesystemPolicy:
+    """policies/filesystem.json: writable, read-only and blocked paths."""
+
+    allowed_paths: tuple[str, ...]
+    blocked_paths: tuple[str, ...]
+    read_only_paths: tuple[str, ...]
+
+    @classmethod
+    def load(cls, policy_dir: Path) -> FilesystemPolicy:
+        path = policy_dir / "filesystem.json"
+        raw = _read_json(path)
+        keys = ("allowedPaths", "blockedPaths", "readOnlyPaths")
+        values = {key: tuple(sorted(_names(path, raw, key))) for key in keys}
+        for key, paths in values.items():
+            for entry in paths:
+                if not entry.startswith("/"):
+                    raise ConfigError(f"{path}: key '{key}' must hold absolute paths, got {entry!r}")
+        return cls(values["allowedPaths"], values["blockedPaths"], values["readOnlyPaths"])
+
+    def is_writable(self, target: str) -> bool:
+        return any(target == root or target.startswith(root.rstrip("/") + "/") for root in self.allowed_paths)
+
+
 @dataclass(frozen=True)
 class AllowedPackage:
     """One allowlist entry."""
@@ -40,13 +111,8 @@ class PackagePolicy:
     def load(cls, policy_dir: Path) -> PackagePolicy:
         """Read and validate policy_dir/packages.json."""
         path = policy_dir / "packages.json"
-        try:
-            raw = json.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: invalid JSON: {exc}") from None
-        entries = raw.get("packages") if isinstance(raw, dict) else None
+        raw = _read_json(path)
+        entries = raw.get("packages")
         if not isinstance(entries, list):
             raise ConfigError(f"{path}: key 'packages' must be a list")
         packages: dict[str, AllowedPackage] = {}

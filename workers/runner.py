@@ -195,6 +195,7 @@ class JobRunner:
             displays=done.get("displays") or [],
             notes=done.get("notes") or [],
             packages=done.get("packages"),
+            findings=list(request.findings),
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
             session_state=(done.get("state") or ("kept" if done["status"] == "cancelled" else "lost"))
             if request.session_id else None,

@@ -78,3 +78,15 @@ def test_bad_requests_get_the_error_envelope(cluster: Cluster, kwargs: dict, sta
 def test_unknown_job_is_404(cluster: Cluster) -> None:
     response = requests.get(f"{cluster.url}/api/v1/jobs/does-not-exist", timeout=30)
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_static_findings_are_reported_and_strict_mode_refuses_before_running(cluster: Cluster) -> None:
+    result = cluster.execute("import subprocess\nprint('ran')")
+    assert result["stdout"] == "ran\n"
+    assert [f["rule"] for f in result["findings"]] == ["blocked_import"]
+    refused = requests.post(f"{cluster.url}/api/v1/execute",
+                            json={"code": "import subprocess\nprint('ran')", "strict": True}, timeout=30)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "policy_violation"
+    assert refused.json()["error"]["details"]["errors"][0]["line"] == 1
+    report = requests.post(f"{cluster.url}/api/v1/validate", json={"code": "x = eval('1')"}, timeout=30).json()
+    assert report["valid"] is False and report["errors"][0]["rule"] == "blocked_builtin"

@@ -202,3 +202,24 @@ def test_health_reports_workers(redis_client: fakeredis.FakeRedis) -> None:
     client, _ = make_client(redis_client)
     response = client.get("/health")
     assert response.status_code == 200 and response.get_json()["status"] == "healthy"
+
+
+def test_validate_answers_findings_and_strict_execute_refuses_with_422(redis_client: fakeredis.FakeRedis) -> None:
+    client, worker = make_client(redis_client)
+    report = client.post("/api/v1/validate", json={"code": "import subprocess\nopen('/etc/x')"}).get_json()
+    assert report["valid"] is False and report["errors"][0]["rule"] == "blocked_import"
+    assert report["warnings"][0]["rule"] == "path_outside_policy"
+    strict = client.post("/api/v1/validate", json={"code": "open('/etc/x')", "strict": True}).get_json()
+    assert strict["valid"] is False and strict["warnings"] == []
+    refused = client.post("/api/v1/execute", json={"code": "import subprocess", "strict": True})
+    body = assert_envelope(refused, 422, "policy_violation")
+    assert body["error"]["details"]["errors"][0]["rule"] == "blocked_import" and worker.enqueued == []
+    assert_envelope(client.post("/api/v1/validate", json={}), 400, "validation_error")
+
+
+def test_without_strict_the_code_runs_and_the_findings_come_back(redis_client: fakeredis.FakeRedis) -> None:
+    client, worker = make_client(redis_client)
+    job_id = client.post("/api/v1/jobs", json={"code": "import subprocess"}).get_json()["jobId"]
+    assert worker.enqueued == [job_id]
+    record = JobStore(redis_client, retention_s=60).get(job_id)
+    assert record is not None and record.request.findings[0]["rule"] == "blocked_import"
