@@ -200,6 +200,8 @@ def main() -> None:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
+        # A second Ctrl-C must not cut the clean-up short (our processes run in sessions of their own).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for name, proc in stack.procs:
             if proc.poll() is not None:
                 print(f"penny: {name} exited with {proc.returncode}; see {log_dir / (name + '.log')}")
