@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from sandbox_runtime import protocol
 from sandbox_runtime.cell import CellOutcome, format_error, run_cell
-from sandbox_runtime.display import DisplayCapture
+from sandbox_runtime.display import DisplayCapture, Publish
 from sandbox_runtime.hooks import after_import
 from sandbox_runtime.variables import summarize
 
@@ -74,39 +74,45 @@ def kernel_main() -> NoReturn:
     sys.stderr = _text_stream(2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _reseed_random_generators()
-    # A throwaway cell before the real one takes the copy-on-write faults of compiling and running code
-    # while the kernel waits, not while the user waits.
-    run_cell("_ = str(1)", _fresh_namespace())
+    rich = _RichOutput()
+    # A throwaway request first takes the copy-on-write faults of the whole cell path (compiling, running,
+    # capturing, summarising) while the kernel waits for work, not while the user waits for the result.
+    _serve({"code": "_ = str(1)"}, _fresh_namespace(), rich, publish=lambda _kind, _item: None)
     reader = protocol.LineReader(REQUEST_FD)
     namespace = _fresh_namespace()
-    rich = _RichOutput()
     while True:
         request = reader.read_one()
         if request is None:
             os._exit(0)
-        namespace.update(request.get("variables") or {})
-        capture = rich.begin(request)
-        cpu_before, _ = _usage()
-        # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
-        # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
-        signal.signal(signal.SIGINT, _Interrupt().handle)
-        try:
-            outcome = run_cell(request["code"], namespace, describe=capture.value)
-            rich.end()
-        except KeyboardInterrupt as exc:  # landed just after the cell, before SIG_IGN took over
-            outcome = CellOutcome(error=format_error(exc))
-        finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        cpu_after, peak_bytes = _usage()
-        protocol.write_message(RESULT_FD, {
-            "kind": "result",
-            "result": outcome.result,
-            "error": outcome.error,
-            "variables": summarize(namespace),
-            "notes": capture.notes,
-            "cpu_ms": int((cpu_after - cpu_before) * 1000),
-            "peak_memory_bytes": peak_bytes,
-        })
+        protocol.write_message(RESULT_FD, _serve(request, namespace, rich, publish=_publish))
+
+
+def _serve(request: dict[str, Any], namespace: dict[str, Any], rich: _RichOutput, *,
+           publish: Publish) -> dict[str, Any]:
+    """Run one request in namespace; the `result` message for the supervisor."""
+    namespace.update(request.get("variables") or {})
+    capture = rich.begin(request, publish)
+    cpu_before, _ = _usage()
+    # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
+    # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
+    signal.signal(signal.SIGINT, _Interrupt().handle)
+    try:
+        outcome = run_cell(request["code"], namespace, describe=capture.value)
+        rich.end()
+    except KeyboardInterrupt as exc:  # landed just after the cell, before SIG_IGN took over
+        outcome = CellOutcome(error=format_error(exc))
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cpu_after, peak_bytes = _usage()
+    return {
+        "kind": "result",
+        "result": outcome.result,
+        "error": outcome.error,
+        "variables": summarize(namespace),
+        "notes": capture.notes,
+        "cpu_ms": int((cpu_after - cpu_before) * 1000),
+        "peak_memory_bytes": peak_bytes,
+    }
 
 
 class _Interrupt:
@@ -147,8 +153,8 @@ class _RichOutput:
     def _patch_plotly(self, module: Any) -> None:
         module.BaseFigure.show = lambda figure, *args, **kwargs: self.capture.plotly(figure)
 
-    def begin(self, request: dict[str, Any]) -> DisplayCapture:
-        self.capture = DisplayCapture(_publish, formats=request.get("plot_formats") or ["png"],
+    def begin(self, request: dict[str, Any], publish: Publish) -> DisplayCapture:
+        self.capture = DisplayCapture(publish, formats=request.get("plot_formats") or ["png"],
                                       max_plot_bytes=int(request.get("max_plot_bytes", 5 * 2**20)),
                                       max_total_bytes=int(request.get("max_plots_bytes", 20 * 2**20)))
         return self.capture

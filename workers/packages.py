@@ -1,16 +1,20 @@
 """PackageInstaller: allowlisted wheels fetched on the worker host, installed for one sandbox.
 
 The sandbox never gets a network: this host resolves the requested packages (each dependency checked
-against the allowlist before it is fetched), downloads binary wheels only into a shared wheel cache, and
-installs them with pip --no-index from that cache into the sandbox's own site directory, which the sandbox
-sees read-only at /opt/penny/site. A wheel already in the cache costs no download and no pip resolution.
+against the allowlist before it is fetched), downloads binary wheels only into a shared wheel cache,
+installs each wheel once (pip --no-index) into that cache, and hard-links it into the sandbox's own site
+directory, which the sandbox sees read-only at /opt/penny/site. A cached wheel costs no download and no
+pip run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from email.parser import Parser
@@ -125,14 +129,42 @@ class PackageInstaller:
             log.warning("pip download %s%s failed: %s", name, specifier, completed.stderr.strip()[-500:])
 
     def install(self, wheels: list[Path], site_dir: Path) -> None:
-        """Install the wheels (dependencies already resolved) into site_dir, from the cache, with no index."""
-        if not wheels:
-            return
+        """Install the wheels (dependencies already resolved) into site_dir, from the cache, with no index.
+
+        Each wheel is installed once per host (pip --no-index --target, byte-compiled) into the cache's
+        `installed/` tree; a sandbox then gets hard links to those files: no pip run, no copying, and a
+        file the read-only sandbox cannot change.
+        """
+        for wheel in wheels:
+            tree = self._installed_tree(wheel)
+            shutil.copytree(tree, site_dir, copy_function=_link_or_copy, dirs_exist_ok=True)
+        site_dir.chmod(0o755)  # readable by the sandbox's user (copytree copied the tree root's mode)
+
+    def _installed_tree(self, wheel: Path) -> Path:
+        tree = self._cache / "installed" / wheel.stem
+        if tree.is_dir():
+            return tree
+        tree.parent.mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{wheel.stem}-", dir=tree.parent))
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-                   "--no-deps", "--upgrade", "--target", str(site_dir), *map(str, wheels)]
+                   "--no-deps", "--target", str(staging), str(wheel)]
         completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
         if completed.returncode != 0:
-            raise ResolutionError(f"installing failed: {completed.stderr.strip()[-500:]}")
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ResolutionError(f"installing {wheel.name} failed: {completed.stderr.strip()[-500:]}")
+        staging.chmod(0o755)  # mkdtemp made it private; the sandbox's user must read what it holds
+        try:
+            staging.rename(tree)  # atomic: a concurrent install of the same wheel keeps either tree
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+        return tree
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system: copy instead
+        shutil.copy2(source, target)
 
 
 def _dependencies(wheel: Path) -> list[Requirement]:
