@@ -41,7 +41,7 @@ bench: venv image
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy core sandbox_runtime penny_client
+	$(VENV)/bin/mypy core sandbox_runtime penny_client api workers
 
 clean:
 	rm -rf $(VENV) .cache

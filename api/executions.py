@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
-from marshmallow import ValidationError
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from api import metrics, sse
+from api.context import load_body
+from api.context import services as current_services
 from api.schemas import execute_request_schema
 from api.services import Services
 from core import keys
@@ -21,7 +22,6 @@ from core.errors import (
     PayloadTooLarge,
     PolicyViolation,
     Unavailable,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from core.jobs import JobEvent
@@ -38,27 +38,9 @@ KEEPALIVE_S = 15.0
 SYNC_EXTRA_WAIT_S = 120.0
 
 
-def _services() -> Services:
-    return current_app.extensions["penny"]
-
-
-def parse_json_body() -> dict[str, Any]:
-    """The request's JSON object, or the 415/400 envelope."""
-    if not request.is_json:
-        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    return body
-
-
 def _parse_request(services: Services) -> ExecutionRequest:
-    body = parse_json_body()
     settings = services.settings
-    try:
-        data = execute_request_schema(max_timeout_ms=settings.max_execution_time).load(body)
-    except ValidationError as exc:
-        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
+    data = load_body(execute_request_schema(max_timeout_ms=settings.max_execution_time))
     code_bytes = len(data["code"].encode())
     if code_bytes > settings.max_code_bytes:
         raise PayloadTooLarge(f"code is {code_bytes} bytes; the limit is {settings.max_code_bytes}",
@@ -196,7 +178,7 @@ def wait_for_result(services: Services, job_id: str, timeout_ms: int) -> dict[st
 @bp.post("/execute")
 def execute() -> Response:
     """Run code and answer with its ExecutionResult once it ends."""
-    services = _services()
+    services = current_services()
     job_id, execution, _ = _submit(services)
     try:
         return jsonify(wait_for_result(services, job_id, execution.timeout_ms))
@@ -236,7 +218,7 @@ def _sse_response(services: Services, job_id: str, after: str) -> Response:
 @bp.post("/execute/stream")
 def execute_stream() -> Response:
     """Run code and stream its events (queued, started, stdout, stderr, result) as SSE."""
-    services = _services()
+    services = current_services()
     job_id, _, _ = _submit(services)
     return _sse_response(services, job_id, "0-0")
 
@@ -244,7 +226,7 @@ def execute_stream() -> Response:
 @bp.post("/jobs")
 def create_job() -> tuple[Response, int]:
     """Queue code to run; answer at once with the job id."""
-    services = _services()
+    services = current_services()
     job_id, _, _ = _submit(services)
     response = jsonify({"jobId": job_id, "status": JobStatus.QUEUED.value})
     response.headers["Location"] = f"/api/v1/jobs/{job_id}"
@@ -267,13 +249,13 @@ def _job_view(services: Services, job_id: str) -> dict[str, Any]:
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
     """Where the job is, and its ExecutionResult once final."""
-    return jsonify(_job_view(_services(), job_id))
+    return jsonify(_job_view(current_services(), job_id))
 
 
 @bp.get("/jobs/<job_id>/events")
 def job_events(job_id: str) -> Response:
     """The job's events as SSE; Last-Event-ID (header or ?lastEventId=) resumes after that event."""
-    services = _services()
+    services = current_services()
     after = sse.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("lastEventId"))
     if services.store.get(job_id) is None:
         raise NotFound(f"no job {job_id}", details={"jobId": job_id})
@@ -283,7 +265,7 @@ def job_events(job_id: str) -> Response:
 @bp.delete("/jobs/<job_id>")
 def cancel_job(job_id: str) -> tuple[Response, int]:
     """Cancel a job: a queued one never runs, a running one is killed."""
-    services = _services()
+    services = current_services()
     status = services.store.cancel(job_id)
     if status is None:
         raise NotFound(f"no job {job_id}", details={"jobId": job_id})

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from marshmallow import ValidationError
+from flask import Blueprint, Response, jsonify, request
 
-from api.executions import StillRunning, current_tenant, live_session, parse_json_body, submit, wait_for_result
+from api.context import load_body
+from api.context import services as current_services
+from api.executions import StillRunning, current_tenant, live_session, submit, wait_for_result
 from api.schemas import PackageInstallSchema
-from api.services import Services
 from core import keys
-from core.errors import Unavailable, ValidationFailed
+from core.errors import Unavailable
 from core.models import ExecutionRequest
 
 bp = Blueprint("packages", __name__, url_prefix="/api/v1")
@@ -19,14 +19,10 @@ bp = Blueprint("packages", __name__, url_prefix="/api/v1")
 INSTALL_TIMEOUT_MS = 300_000
 
 
-def _services() -> Services:
-    return current_app.extensions["penny"]
-
-
 @bp.get("/packages")
 def list_packages() -> Response:
     """The allowlist (?search= in name or description, ?category=), with the preinstalled versions."""
-    services = _services()
+    services = current_services()
     preinstalled = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
                     for k, v in cast(dict[Any, Any], services.redis.hgetall(keys.PREINSTALLED_PACKAGES)).items()}
     listing = services.packages.listing(search=request.args.get("search"), category=request.args.get("category"))
@@ -39,11 +35,8 @@ def list_packages() -> Response:
 @bp.post("/packages/install")
 def install_packages() -> Response:
     """Install allowlisted packages into one session, in order with its executions."""
-    services = _services()
-    try:
-        data = PackageInstallSchema().load(parse_json_body())
-    except ValidationError as exc:
-        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
+    services = current_services()
+    data = load_body(PackageInstallSchema())
     live_session(services, data["sessionId"])
     failed, accepted = [], []
     for spec in dict.fromkeys(data["packages"]):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
+from redis import Redis
 
 from core import keys
 from core.analysis import CodeAnalyzer
@@ -65,7 +66,7 @@ class Admission:
         return self._alive
 
     def queue_depth(self) -> int:
-        return int(self._redis.llen(keys.SHARED_QUEUE))
+        return int(cast(int, self._redis.llen(keys.SHARED_QUEUE)))
 
     def check(self) -> None:
         """Raise Unavailable or Overloaded when a new job should not be accepted."""
@@ -93,7 +94,7 @@ class Services:
     started_at: float
 
     @classmethod
-    def build(cls, settings: Settings, *, client: redis.Redis | None = None,
+    def build(cls, settings: Settings, *, client: Redis | None = None,
               dispatcher: Dispatcher | None = None) -> Services:
         client = client or redis.Redis.from_url(settings.redis_url, health_check_interval=30,
                                                 socket_connect_timeout=2)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import cast
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Blueprint, Response, jsonify, request
 
+from api.context import load_body
+from api.context import services as current_services
 from api.executions import (
     StillRunning,
     check_packages,
     current_tenant,
     live_session,
     owned_session,
-    parse_json_body,
     submit,
     wait_for_result,
 )
@@ -29,17 +29,6 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
 
 CREATE_WAIT_S = 30
 SETUP_TIMEOUT_MS = 10_000
-
-
-def _services() -> Services:
-    return current_app.extensions["penny"]
-
-
-def _load(schema: Schema) -> dict[str, Any]:
-    try:
-        return dict(schema.load(parse_json_body()))
-    except ValidationError as exc:
-        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
 
 
 def _reserve_on_a_host(services: Services, session_id: str) -> str:
@@ -61,14 +50,15 @@ def _reserve_on_a_host(services: Services, session_id: str) -> str:
 @bp.post("/sessions")
 def create_session() -> tuple[Response, int]:
     """Create a session on the least loaded worker host, from its warm pool."""
-    services = _services()
-    data = _load(SessionCreateSchema()) if _has_body() else {"packages": None, "variables": {}}
+    services = current_services()
+    data = load_body(SessionCreateSchema()) if _has_body() else {"packages": None, "variables": {}}
     packages = check_packages(services, data["packages"] or [])
     session_id = uuid.uuid4().hex
     worker = _reserve_on_a_host(services, session_id)
     services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id, data["variables"], packages],
                              keys.host_queue(worker))
-    reply = services.redis.blpop([keys.session_created_key(session_id)], timeout=CREATE_WAIT_S)
+    reply = cast(list[bytes] | None, services.redis.blpop([keys.session_created_key(session_id)],
+                                                            timeout=CREATE_WAIT_S))
     if reply is None:
         services.sessions.delete(session_id)
         raise Unavailable(f"worker {worker} did not start the session in time", retry_after_s=5)
@@ -96,7 +86,7 @@ def _has_body() -> bool:
 @bp.get("/sessions")
 def list_sessions() -> Response:
     """The caller's sessions (live, and ended ones still retained)."""
-    services = _services()
+    services = current_services()
     views = []
     for session_id in services.sessions.ids_of_tenant(current_tenant()):
         record = services.sessions.get(session_id)
@@ -108,14 +98,14 @@ def list_sessions() -> Response:
 @bp.get("/sessions/<session_id>")
 def get_session(session_id: str) -> Response:
     """The session's status, timestamps, execution count, variables and current resource use."""
-    return jsonify(owned_session(_services(), session_id).to_api())
+    return jsonify(owned_session(current_services(), session_id).to_api())
 
 
 @bp.put("/sessions/<session_id>/variables")
 def set_variables(session_id: str) -> Response:
     """Set JSON values in the session's namespace (in order with its executions); the new summary."""
-    services = _services()
-    data = _load(SessionVariablesSchema())
+    services = current_services()
+    data = load_body(SessionVariablesSchema())
     live_session(services, session_id)
     job_id, _ = submit(services, ExecutionRequest(code="", timeout_ms=SETUP_TIMEOUT_MS, variables=data["variables"],
                                                   session_id=session_id, tenant=current_tenant()))
@@ -131,7 +121,7 @@ def set_variables(session_id: str) -> Response:
 @bp.delete("/sessions/<session_id>")
 def delete_session(session_id: str) -> tuple[str, int]:
     """Delete the session: its sandbox is destroyed at once; later use is 404."""
-    services = _services()
+    services = current_services()
     record = owned_session(services, session_id)
     services.sessions.delete(session_id)
     if record.status in (SessionStatus.READY, SessionStatus.BUSY, SessionStatus.STARTING):

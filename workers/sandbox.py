@@ -97,7 +97,7 @@ class Sandbox:
         try:
             while True:
                 batch = [self._channel.receive(deadline), *self._channel.received()]
-                pending_stream, pending_text = "", []
+                pending_stream, pending_text = "", list[str]()
                 for message in batch:
                     event = message.get("ev")
                     if event in ("stdout", "stderr"):

@@ -1,0 +1,34 @@
+"""What every endpoint needs from the request: the process's Services, and a validated JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from marshmallow import Schema, ValidationError
+
+from api.services import Services
+from core.errors import UnsupportedMediaType, ValidationFailed
+
+
+def services() -> Services:
+    """The Services this API process was built with (create_app puts them in the app)."""
+    return current_app.extensions["penny"]
+
+
+def parse_json_body() -> dict[str, Any]:
+    """The request's JSON object, or the 415/400 envelope."""
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    return body
+
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    """The JSON body loaded by schema; 400 validation_error naming the bad fields."""
+    try:
+        return dict(schema.load(parse_json_body()))
+    except ValidationError as exc:
+        raise ValidationFailed("the request is invalid", details={"fields": exc.messages}) from None
