@@ -136,6 +136,10 @@ class Settings:
             if raw is not None:
                 values[field.name] = parsers[field.name](field.name.upper(), raw)
         settings = cls(**values)
+        if settings.enable_networking:
+            # Until sandboxes get a dedicated egress-only network (no host, no private ranges, no metadata
+            # addresses), giving them any network would be a hole: refuse rather than fall back.
+            raise ConfigError("ENABLE_NETWORKING=true is not supported yet: sandboxes run with no network")
         if not settings.worker_name:
             settings = cls(**{**values, "worker_name": socket.gethostname()})
         return settings

@@ -41,7 +41,7 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site
         "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
         "working_dir": "/workspace",
         "hostname": "sandbox",
-        "network_mode": "bridge" if settings.enable_networking else "none",
+        "network_mode": "none",  # Settings refuses ENABLE_NETWORKING=true until an egress-only network exists
         "read_only": True,
         "tmpfs": {
             "/workspace": (f"rw,nosuid,nodev,size={settings.workspace_size_bytes},"

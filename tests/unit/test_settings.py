@@ -26,5 +26,11 @@ def test_a_bad_value_names_the_variable(name: str, value: str, message: str) -> 
 
 
 def test_values_are_parsed() -> None:
-    settings = Settings.from_env({"ENABLE_NETWORKING": "TRUE", "PRELOAD_MODULES": "numpy, json", "POOL_SIZE": "7"})
-    assert settings.enable_networking and settings.preload_modules == ("numpy", "json") and settings.pool_size == 7
+    settings = Settings.from_env({"ENABLE_NETWORKING": "false", "PRELOAD_MODULES": "numpy, json", "POOL_SIZE": "7"})
+    assert not settings.enable_networking and settings.preload_modules == ("numpy", "json")
+    assert settings.pool_size == 7
+
+
+def test_networking_is_refused_until_sandboxes_have_an_egress_only_network() -> None:
+    with pytest.raises(ConfigError, match="ENABLE_NETWORKING=true is not supported yet"):
+        Settings.from_env({"ENABLE_NETWORKING": "true"})
