@@ -36,12 +36,12 @@ from penny_client.models import (
 )
 from penny_client.retry import RetryPolicy
 from penny_client.sse import SSEParser
-from penny_client.stream import DROPPED, StreamCursor
+from penny_client.stream import DROPPED, CursorView, StreamCursor
 
 log = logging.getLogger(__name__)
 
 
-class AsyncEventStream(AsyncIterator[Event]):
+class AsyncEventStream(CursorView, AsyncIterator[Event]):
     """`async for event in stream`: the job's events in order, resumed with Last-Event-ID after a drop."""
 
     def __init__(self, response: httpx.Response, *, cursor: StreamCursor,
@@ -53,18 +53,6 @@ class AsyncEventStream(AsyncIterator[Event]):
         self._policy = policy
         self._sleep = sleep
         self._events = self._run()
-
-    @property
-    def job_id(self) -> str | None:
-        return self._cursor.job_id
-
-    @property
-    def last_event_id(self) -> str | None:
-        return self._cursor.last_event_id
-
-    @property
-    def result(self) -> ExecutionResult | None:
-        return self._cursor.result
 
     def __aiter__(self) -> AsyncEventStream:
         return self

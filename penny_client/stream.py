@@ -67,7 +67,26 @@ class StreamCursor:
 DROPPED = (httpx.TransportError,)  # RemoteProtocolError, ReadError, ReadTimeout, ...
 
 
-class EventStream(Iterator[Event]):
+class CursorView:
+    """What a stream (sync or async) tells about where it is, read from its StreamCursor."""
+
+    _cursor: StreamCursor
+
+    @property
+    def job_id(self) -> str | None:
+        return self._cursor.job_id
+
+    @property
+    def last_event_id(self) -> str | None:
+        return self._cursor.last_event_id
+
+    @property
+    def result(self) -> ExecutionResult | None:
+        """The ExecutionResult, once the `result` event was delivered."""
+        return self._cursor.result
+
+
+class EventStream(CursorView, Iterator[Event]):
     """Iterate it for the job's events in order; a dropped connection is resumed where it broke.
 
     Close it (or use it as a context manager) when you stop before the `result` event.
@@ -82,19 +101,6 @@ class EventStream(Iterator[Event]):
         self._policy = policy
         self._sleep = sleep
         self._events = self._run()
-
-    @property
-    def job_id(self) -> str | None:
-        return self._cursor.job_id
-
-    @property
-    def last_event_id(self) -> str | None:
-        return self._cursor.last_event_id
-
-    @property
-    def result(self) -> ExecutionResult | None:
-        """The ExecutionResult, once the `result` event was delivered."""
-        return self._cursor.result
 
     def __iter__(self) -> EventStream:
         return self
