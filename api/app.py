@@ -12,12 +12,14 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api import metrics
+from api.audit import bp as audit_bp
+from api.auth import authenticate
 from api.executions import bp as executions_bp
 from api.packages import bp as packages_bp
 from api.services import Dispatcher, Services
 from api.sessions import bp as sessions_bp
 from api.validation import bp as validation_bp
-from core.errors import ApiError, PayloadTooLarge, Unavailable
+from core.errors import ApiError, PayloadTooLarge, Unauthorized, Unavailable
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ def _error_response(error: ApiError) -> tuple[Response, int]:
     response = jsonify(error.to_envelope())
     if error.retry_after_s is not None:
         response.headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="penny"'
     return response, error.http_status
 
 
@@ -82,6 +86,10 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(sessions_bp)
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
+    app.register_blueprint(audit_bp)
+    if services.tenants.open:
+        log.warning("PENNY_API_KEYS is empty: the API is OPEN to anyone who can reach it, every request acts "
+                    "for tenant 'default' and may read the audit trail. Configure keys before exposing it.")
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> tuple[Response, int]:
@@ -113,6 +121,10 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+
+    @app.before_request
+    def _authenticate() -> None:
+        authenticate(services.tenants)
 
     @app.after_request
     def _count(response: Response) -> Response:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from api import metrics, sse
+from api.auth import current_tenant
 from api.context import load_body
 from api.context import services as current_services
 from api.schemas import execute_request_schema
@@ -19,12 +20,13 @@ from core import keys
 from core.errors import (
     Conflict,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     PolicyViolation,
     Unavailable,
     ValidationFailed,
 )
-from core.jobs import JobEvent
+from core.jobs import JobEvent, JobRecord
 from core.models import EventType, ExecutionRequest, JobStatus
 from core.reaper import reap
 from core.sessions import SessionRecord
@@ -68,11 +70,6 @@ def check_packages(services: Services, specs: list[str]) -> list[str]:
     return specs
 
 
-def current_tenant() -> str:
-    """The tenant the request acts for (one tenant until API keys land)."""
-    return "default"
-
-
 def owned_session(services: Services, session_id: str) -> SessionRecord:
     """The caller's session (404 if unknown or another tenant's), marked lost first if its owner died."""
     record = services.sessions.get(session_id)
@@ -99,7 +96,12 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
     if session is None:
         services.admission.check()
     job_id = uuid.uuid4().hex
-    queued = services.store.create(job_id, execution)
+    quota = services.tenants.quota(execution.tenant)
+    queued = services.store.create(job_id, execution, max_active=quota.max_active_jobs)
+    if queued is None:
+        raise Overloaded(f"tenant {execution.tenant} already has {quota.max_active_jobs} jobs queued or running; "
+                         "try again when one ends", retry_after_s=2,
+                         details={"maxActiveJobs": quota.max_active_jobs})
     try:
         if session is None:
             services.dispatcher.send(keys.EXECUTE_TASK, [job_id], keys.SHARED_QUEUE)
@@ -233,10 +235,16 @@ def create_job() -> tuple[Response, int]:
     return response, 202
 
 
-def _job_view(services: Services, job_id: str) -> dict[str, Any]:
+def owned_job(services: Services, job_id: str) -> JobRecord:
+    """The caller's job; 404 if unknown, expired or another tenant's (never their data, never 403)."""
     record = services.store.get(job_id)
-    if record is None:
+    if record is None or record.request.tenant != current_tenant():
         raise NotFound(f"no job {job_id}", details={"jobId": job_id})
+    return record
+
+
+def _job_view(services: Services, job_id: str) -> dict[str, Any]:
+    record = owned_job(services, job_id)
     if record.status is JobStatus.RUNNING and record.worker not in services.admission.alive_workers():
         reap_if_lost(services)  # its worker died: end it worker_lost now rather than report `running`
         record = services.store.get(job_id) or record
@@ -257,8 +265,7 @@ def job_events(job_id: str) -> Response:
     """The job's events as SSE; Last-Event-ID (header or ?lastEventId=) resumes after that event."""
     services = current_services()
     after = sse.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("lastEventId"))
-    if services.store.get(job_id) is None:
-        raise NotFound(f"no job {job_id}", details={"jobId": job_id})
+    owned_job(services, job_id)
     return _sse_response(services, job_id, after)
 
 
@@ -266,6 +273,7 @@ def job_events(job_id: str) -> Response:
 def cancel_job(job_id: str) -> tuple[Response, int]:
     """Cancel a job: a queued one never runs, a running one is killed."""
     services = current_services()
+    owned_job(services, job_id)
     status = services.store.cancel(job_id)
     if status is None:
         raise NotFound(f"no job {job_id}", details={"jobId": job_id})

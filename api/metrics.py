@@ -29,6 +29,8 @@ REQUESTS = Counter("penny_api_requests_total", "HTTP requests, by endpoint and s
 REQUEST_SECONDS = Histogram("penny_api_request_duration_seconds", "Time to answer (streams: to the first byte)",
                             ["endpoint"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30))
 JOBS_SUBMITTED = Counter("penny_api_jobs_submitted_total", "Jobs accepted, by kind", ["kind"])
+AUDIT_WRITE_FAILURES = Counter("penny_audit_write_failures_total",
+                               "Failed appends to the audit file (the records stay in Redis and are retried)")
 SSE_CLIENTS = Gauge("penny_sse_clients", "Server-Sent Events streams open now", multiprocess_mode="livesum")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -6,9 +6,10 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.auth import current_tenant
 from api.context import load_body
 from api.context import services as current_services
-from api.executions import StillRunning, current_tenant, live_session, submit, wait_for_result
+from api.executions import StillRunning, live_session, submit, wait_for_result
 from api.schemas import PackageInstallSchema
 from core import keys
 from core.errors import Unavailable

@@ -35,6 +35,17 @@ class PennyApi(BaseApplication):  # type: ignore[misc]
         return create_app(self._settings)
 
 
+def _start_audit_archiver(settings: Settings) -> None:
+    """In each API process (after gevent patched it): copy the audit stream to AUDIT_LOG_PATH."""
+    import redis
+
+    from api.metrics import AUDIT_WRITE_FAILURES
+    from core.audit import AuditArchiver
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
+    AuditArchiver(client, settings.audit_log_path, on_failure=AUDIT_WRITE_FAILURES.inc).start()
+
+
 def _child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
@@ -63,6 +74,7 @@ def main() -> None:
         "keepalive": 30,
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,
+        "post_worker_init": lambda _worker: _start_audit_archiver(settings),
     }
     log.info("serving on %s with %d gevent workers", options["bind"], settings.api_workers)
     PennyApi(settings, options).run()

@@ -12,12 +12,14 @@ from redis import Redis
 
 from core import keys
 from core.analysis import CodeAnalyzer
+from core.audit import AuditTrail
 from core.errors import Overloaded, Unavailable
 from core.jobs import JobStore
 from core.policies import FilesystemPolicy, ImportPolicy, PackagePolicy
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
+from core.tenants import Tenants
 
 ALIVE_CACHE_S = 1.0
 
@@ -91,6 +93,8 @@ class Services:
     dispatcher: Dispatcher
     packages: PackagePolicy
     analyzer: CodeAnalyzer
+    tenants: Tenants
+    audit: AuditTrail
     started_at: float
 
     @classmethod
@@ -99,7 +103,9 @@ class Services:
         client = client or redis.Redis.from_url(settings.redis_url, health_check_interval=30,
                                                 socket_connect_timeout=2)
         registry = WorkerRegistry(client, ttl_s=settings.heartbeat_ttl_seconds)
-        store = JobStore(client, retention_s=settings.job_retention_seconds)
+        store = JobStore(client, retention_s=settings.job_retention_seconds,
+                         audit_maxlen=settings.audit_stream_maxlen,
+                         audit_include_code=settings.audit_include_code)
         return cls(
             settings=settings,
             redis=client,
@@ -112,5 +118,7 @@ class Services:
             packages=PackagePolicy.load(Path(settings.policy_dir)),
             analyzer=CodeAnalyzer(ImportPolicy.load(Path(settings.policy_dir)),
                                   FilesystemPolicy.load(Path(settings.policy_dir))),
+            tenants=Tenants(settings),
+            audit=AuditTrail(client),
             started_at=time.time(),
         )

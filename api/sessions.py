@@ -8,12 +8,12 @@ from typing import cast
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.auth import current_tenant
 from api.context import load_body
 from api.context import services as current_services
 from api.executions import (
     StillRunning,
     check_packages,
-    current_tenant,
     live_session,
     owned_session,
     submit,
@@ -24,6 +24,7 @@ from api.services import Services
 from core import keys
 from core.errors import NotFound, Overloaded, Unavailable, ValidationFailed
 from core.models import ExecutionRequest, SessionStatus
+from core.sessions import Reservation
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
 
@@ -38,11 +39,19 @@ def _reserve_on_a_host(services: Services, session_id: str) -> str:
         raise Unavailable("no worker is running; try again shortly", retry_after_s=5)
     free = {name: int(info.get("maxSessions", 0)) - services.sessions.count_of_worker(name)
             for name, info in workers.items()}
+    tenant = current_tenant()
+    quota = services.tenants.quota(tenant)
     for name in sorted(free, key=lambda n: (-free[n], n)):
-        if free[name] > 0 and services.sessions.reserve(
-                session_id, tenant=current_tenant(), worker=name, max_sessions=int(workers[name]["maxSessions"]),
-                idle_timeout_ms=services.settings.session_idle_timeout):
+        if free[name] <= 0:
+            continue
+        reservation = services.sessions.reserve(
+            session_id, tenant=tenant, worker=name, max_sessions=int(workers[name]["maxSessions"]),
+            idle_timeout_ms=services.settings.session_idle_timeout, max_tenant_sessions=quota.max_sessions)
+        if reservation is Reservation.RESERVED:
             return name
+        if reservation is Reservation.TENANT_FULL:
+            raise Overloaded(f"tenant {tenant} already has its maximum of {quota.max_sessions} sessions; delete one "
+                             "or try again later", retry_after_s=10, details={"maxSessions": quota.max_sessions})
     raise Overloaded("every worker host has its maximum of sessions; try again later", retry_after_s=10,
                      details={"hosts": len(workers)})
 

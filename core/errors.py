@@ -5,6 +5,7 @@
     ├── ApiError                     a request is refused; carries `code` and `http_status`
     │   ├── ValidationFailed         400 validation_error
     │   ├── Unauthorized             401 unauthorized
+    │   ├── Forbidden                403 forbidden (a valid key without the right: the audit trail)
     │   ├── NotFound                 404 not_found
     │   ├── Conflict                 409 conflict
     │   ├── PayloadTooLarge          413 payload_too_large
@@ -55,6 +56,11 @@ class ValidationFailed(ApiError):
 class Unauthorized(ApiError):
     code = "unauthorized"
     http_status = 401
+
+
+class Forbidden(ApiError):
+    code = "forbidden"
+    http_status = 403
 
 
 class NotFound(ApiError):

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import redis
 
-from core import keys
+from core import audit, keys
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 
 
@@ -25,25 +25,62 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# KEYS: job, events, running. ARGV: worker, now_ms, ttl_s, started_event_json, job_id.
-# Returns {request_json, created_ms} if the job was queued (now running), else false.
-_CLAIM = """
+# Joins two JSON objects given as strings: '{"a":1}' + '{"b":2}' -> '{"a":1,"b":2}'.
+_JOIN = """
+local function join(left, right) return string.sub(left, 1, -2) .. ',' .. string.sub(right, 2) end
+"""
+
+# KEYS: job, events, tenant's active jobs, audit open. ARGV: request_json, created_ms, tenant, ttl_s,
+# queued_event_json, job_id, max_active, job key prefix, audit_base_json, audit_queued_json.
+# Returns the queued event id, or false when the tenant already has max_active jobs queued or running
+# (members whose job ended or expired without finishing are dropped before counting).
+_CREATE = _JOIN + """
+local limit = tonumber(ARGV[7])
+if redis.call('SCARD', KEYS[3]) >= limit then
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    local status = redis.call('HGET', ARGV[8] .. id, 'status')
+    if status ~= 'queued' and status ~= 'running' then redis.call('SREM', KEYS[3], id) end
+  end
+  if redis.call('SCARD', KEYS[3]) >= limit then return false end
+end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'request', ARGV[1], 'created_ms', ARGV[2], 'tenant', ARGV[3],
+           'active_key', KEYS[3], 'audit', ARGV[9])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('HSET', KEYS[4], ARGV[6], join(ARGV[9], ARGV[10]))
+local id = redis.call('XADD', KEYS[2], '*', 'type', 'queued', 'data', ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return id
+"""
+
+# KEYS: job, events, running, audit open. ARGV: worker, now_ms, ttl_s, started_event_json, job_id,
+# audit_running_json. Returns {request_json, created_ms} if the job was queued (now running), else false.
+_CLAIM = _JOIN + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' then return false end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[1])
+local audit = redis.call('HGET', KEYS[1], 'audit')
+if audit then redis.call('HSET', KEYS[4], ARGV[5], join(audit, ARGV[6])) end
 redis.call('XADD', KEYS[2], '*', 'type', 'started', 'data', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return redis.call('HMGET', KEYS[1], 'request', 'created_ms')
 """
 
-# KEYS: job, events, running. ARGV: status, result_json, now_ms, ttl_s, job_id.
-# Returns the result event id, or false if the job was already final (or is unknown).
-_FINISH = """
+# KEYS: job, events, running, audit open, audit stream. ARGV: status, result_json, now_ms, ttl_s, job_id,
+# audit_final_json, audit_maxlen. Returns the result event id, or false if the job was already final (or
+# is unknown). The job leaves its tenant's active set and the open audit records; its complete audit
+# record goes to the stream, in the same step.
+_FINISH = _JOIN + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' and status ~= 'running' then return false end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'finished_ms', ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[5])
+local active = redis.call('HGET', KEYS[1], 'active_key')
+if active then redis.call('SREM', active, ARGV[5]) end
+redis.call('HDEL', KEYS[4], ARGV[5])
+local audit = redis.call('HGET', KEYS[1], 'audit') or ('{"jobId":"' .. ARGV[5] .. '"}')
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'data', join(audit, ARGV[6]))
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'result', 'data', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -95,29 +132,32 @@ def _text(value: Any) -> str:
 class JobStore:
     """Reads and writes jobs and their events; every method is one or two Redis round trips."""
 
-    def __init__(self, client: redis.Redis, *, retention_s: int) -> None:
+    def __init__(self, client: redis.Redis, *, retention_s: int, audit_maxlen: int = 100_000,
+                 audit_include_code: bool = False) -> None:
         self._redis = client
         self._retention_s = retention_s
+        self._audit_maxlen = audit_maxlen
+        self._audit_include_code = audit_include_code
+        self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._append = client.register_script(_APPEND)
         self._request_cancel = client.register_script(_REQUEST_CANCEL)
 
-    def create(self, job_id: str, request: ExecutionRequest) -> JobEvent:
-        """Store a new queued job and its `queued` event; returns that event."""
+    def create(self, job_id: str, request: ExecutionRequest, *, max_active: int = 1 << 30) -> JobEvent | None:
+        """Store a new queued job, its `queued` event and its open audit record; returns that event, or
+        None when the tenant already has max_active jobs queued or running."""
         created = now_ms()
         data = json.dumps({"jobId": job_id, "status": JobStatus.QUEUED.value})
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.job_key(job_id), mapping={
-            "status": JobStatus.QUEUED.value,
-            "request": request.to_json(),
-            "created_ms": created,
-            "tenant": request.tenant,
-        })
-        pipe.expire(keys.job_key(job_id), self._retention_s)
-        pipe.xadd(keys.job_events_key(job_id), {"type": EventType.QUEUED.value, "data": data})
-        pipe.expire(keys.job_events_key(job_id), self._retention_s)
-        _, _, event_id, _ = pipe.execute()
+        event_id = self._create(
+            keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.tenant_active_jobs_key(request.tenant),
+                  keys.AUDIT_OPEN],
+            args=[request.to_json(), created, request.tenant, self._retention_s, data, job_id, max_active,
+                  keys.job_key(""), audit.base_record(job_id, request, created, include_code=self._audit_include_code),
+                  audit.queued_suffix()],
+        )
+        if not event_id:
+            return None
         return JobEvent(_text(event_id), EventType.QUEUED, json.loads(data))
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -143,9 +183,10 @@ class JobStore:
         """Move a queued job to running on `worker`: (request, created_ms), or None if it was cancelled,
         finished or expired."""
         started = json.dumps({"jobId": job_id, "worker": worker})
+        started_ms = now_ms()
         raw = self._claim(
-            keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.RUNNING_JOBS],
-            args=[worker, now_ms(), self._retention_s, started, job_id],
+            keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.RUNNING_JOBS, keys.AUDIT_OPEN],
+            args=[worker, started_ms, self._retention_s, started, job_id, audit.running_suffix(worker, started_ms)],
         )
         if not raw:
             return None
@@ -162,10 +203,12 @@ class JobStore:
 
     def finish(self, result: ExecutionResult) -> bool:
         """Make the job final with `result` (also its `result` event); False if it already was final."""
+        finished = now_ms()
         event_id = self._finish(
-            keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS],
-            args=[result.status.value, json.dumps(result.to_api()), now_ms(), self._retention_s,
-                  result.job_id],
+            keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
+                  keys.AUDIT_OPEN, keys.AUDIT_STREAM],
+            args=[result.status.value, json.dumps(result.to_api()), finished, self._retention_s,
+                  result.job_id, audit.final_suffix(result, finished), self._audit_maxlen],
         )
         return bool(event_id)
 

@@ -23,6 +23,10 @@ WORKER_FORGET_S = 600
 # Hash canonical package name -> version of the sandbox image's preinstalled libraries (set by workers).
 PREINSTALLED_PACKAGES = f"{PREFIX}:packages:preinstalled"
 
+# Audit trail: hash job_id -> open record (accepted, not finished) and the bounded stream of finished ones.
+AUDIT_OPEN = f"{PREFIX}:audit:open"
+AUDIT_STREAM = f"{PREFIX}:audit"
+
 # Counter of sessions ever created (for /health).
 SESSIONS_CREATED = f"{PREFIX}:stats:sessions_created"
 
@@ -75,3 +79,8 @@ def worker_sessions_key(worker: str) -> str:
 def tenant_sessions_key(tenant: str) -> str:
     """Set of a tenant's session ids (for listing)."""
     return f"{PREFIX}:tenant:{tenant}:sessions"
+
+
+def tenant_active_jobs_key(tenant: str) -> str:
+    """Set of a tenant's queued and running job ids (its concurrency quota counts them)."""
+    return f"{PREFIX}:tenant:{tenant}:active_jobs"

@@ -91,6 +91,62 @@ class FilesystemPolicy:
         return any(target == root or target.startswith(root.rstrip("/") + "/") for root in self.allowed_paths)
 
 
+def runtime_policy_json(imports: ImportPolicy, filesystem: FilesystemPolicy) -> str:
+    """The policy the sandbox runtime enforces on user code (sandbox_runtime.guard reads PENNY_POLICY)."""
+    return json.dumps({
+        "blockedModules": sorted(imports.blocked),
+        "blockedBuiltins": sorted(imports.blocked_builtins),
+        "blockedPaths": list(filesystem.blocked_paths),
+        "writablePaths": list(filesystem.allowed_paths),
+    }, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ResourcePolicy:
+    """policies/resources.json: the limits of every sandbox (bytes, percent, milliseconds).
+
+    Mapped onto the container (memory and swap, CPU quota, /workspace and /tmp sizes, RLIMIT_FSIZE) and onto
+    request validation (the largest timeout). An environment variable of the same limit overrides the file.
+    """
+
+    max_memory_per_session: int
+    max_cpu_percent: int
+    max_execution_time: int
+    max_file_size_bytes: int
+    workspace_size_bytes: int
+    tmp_size_bytes: int
+
+    # (JSON path, Settings field, minimum)
+    FIELDS = (
+        ("memory.maxMemoryPerSession", "max_memory_per_session", 64 * 1024 * 1024),
+        ("cpu.maxCpuPercentage", "max_cpu_percent", 1),
+        ("cpu.maxExecutionTime", "max_execution_time", 100),
+        ("storage.maxFileSize", "max_file_size_bytes", 1024),
+        ("storage.maxTotalStorage", "workspace_size_bytes", 1024 * 1024),
+        ("storage.maxTmpStorage", "tmp_size_bytes", 1024 * 1024),
+    )
+
+    @classmethod
+    def load(cls, policy_dir: Path) -> ResourcePolicy:
+        path = policy_dir / "resources.json"
+        raw = _read_json(path)
+        values: dict[str, int] = {}
+        for dotted, name, minimum in cls.FIELDS:
+            value: Any = raw
+            for part in dotted.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ConfigError(f"{path}: key '{dotted}' must be an integer >= {minimum}, got {value!r}")
+            values[name] = value
+        if values["max_file_size_bytes"] > values["workspace_size_bytes"]:
+            raise ConfigError(f"{path}: key 'storage.maxFileSize' must not exceed 'storage.maxTotalStorage'")
+        return cls(**values)
+
+    def as_settings(self) -> dict[str, int]:
+        """Settings field -> value."""
+        return {name: getattr(self, name) for _, name, _ in self.FIELDS}
+
+
 @dataclass(frozen=True)
 class AllowedPackage:
     """One allowlist entry."""

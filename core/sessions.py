@@ -7,6 +7,7 @@ order of the session's job list (the order the API accepted them).
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,10 +60,17 @@ _SET_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
 
-# KEYS: session, worker's sessions, tenant's sessions, sessions-created counter.
-# ARGV: max_sessions, session_id, tenant, worker, status, now_ms, idle_timeout_ms. Returns 1, or 0 if full.
+# KEYS: session, worker's sessions, tenant's sessions, sessions-created counter. ARGV: max_sessions,
+# session_id, tenant, worker, status, now_ms, idle_timeout_ms, max_tenant_sessions, session key prefix.
+# Returns 1; 0 if the worker is full; -1 if the tenant already has max_tenant_sessions live (or starting).
 _RESERVE = """
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
+local live = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local status = redis.call('HGET', ARGV[9] .. id, 'status')
+  if status == 'starting' or status == 'ready' or status == 'busy' then live = live + 1 end
+end
+if live >= tonumber(ARGV[8]) then return -1 end
 redis.call('HSET', KEYS[1], 'tenant', ARGV[3], 'worker', ARGV[4], 'status', ARGV[5], 'created_ms', ARGV[6],
            'last_used_ms', ARGV[6], 'execution_count', 0, 'variables', '{}', 'resources', '{}',
            'idle_timeout_ms', ARGV[7])
@@ -78,6 +86,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return end
 redis.call('HINCRBY', KEYS[1], 'execution_count', 1)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'variables', ARGV[2], 'last_used_ms', ARGV[3])
 """
+
+
+class Reservation(enum.Enum):
+    """What reserve() did."""
+
+    RESERVED = "reserved"
+    WORKER_FULL = "worker_full"
+    TENANT_FULL = "tenant_full"
 
 
 def _iso(ms: int) -> str:
@@ -102,14 +118,17 @@ class SessionStore:
         self._reserve = client.register_script(_RESERVE)
 
     def reserve(self, session_id: str, *, tenant: str, worker: str, max_sessions: int,
-                idle_timeout_ms: int) -> bool:
-        """Record a session starting on `worker` unless it already owns max_sessions; False if full."""
+                idle_timeout_ms: int, max_tenant_sessions: int = 1 << 30) -> Reservation:
+        """Record a session starting on `worker` unless the worker already owns max_sessions or the tenant
+        has max_tenant_sessions live ones."""
         created = now_ms()
-        return bool(self._reserve(
+        answer = int(cast(int, self._reserve(
             keys=[keys.session_key(session_id), keys.worker_sessions_key(worker), keys.tenant_sessions_key(tenant),
                   keys.SESSIONS_CREATED],
-            args=[max_sessions, session_id, tenant, worker, SessionStatus.STARTING.value, created, idle_timeout_ms],
-        ))
+            args=[max_sessions, session_id, tenant, worker, SessionStatus.STARTING.value, created, idle_timeout_ms,
+                  max_tenant_sessions, keys.session_key("")],
+        )))
+        return {1: Reservation.RESERVED, 0: Reservation.WORKER_FULL}.get(answer, Reservation.TENANT_FULL)
 
     def count_of_worker(self, worker: str) -> int:
         return int(cast(int, self._redis.scard(keys.worker_sessions_key(worker))))

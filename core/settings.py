@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import ConfigError
+from core.policies import ResourcePolicy
 
 T = TypeVar("T")
 
+_TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_INTERFACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -42,6 +47,61 @@ def _str(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _api_keys(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """`key:tenant,key:tenant` -> ((key, tenant), ...); a key may appear once."""
+    pairs: list[tuple[str, str]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, tenant = item.rpartition(":")
+        if not sep or len(key) < 16 or not _TENANT_NAME.fullmatch(tenant):
+            raise ConfigError(f"{name} must be a comma-separated list of key:tenant (keys of at least 16 "
+                              f"characters, tenant names of [A-Za-z0-9_.-]); entry {len(pairs) + 1} is not")
+        if key in dict(pairs):
+            raise ConfigError(f"{name}: entry {len(pairs) + 1} repeats a key")
+        pairs.append((key, tenant))
+    return tuple(pairs)
+
+
+def _admin_keys(name: str, raw: str) -> tuple[str, ...]:
+    admin = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if any(len(key) < 16 for key in admin):
+        raise ConfigError(f"{name} must be a comma-separated list of keys of at least 16 characters")
+    return admin
+
+
+def _quotas(name: str, raw: str) -> tuple[tuple[str, int, int], ...]:
+    """`tenant:max_active_jobs:max_sessions,...` -> ((tenant, jobs, sessions), ...)."""
+    quotas: list[tuple[str, int, int]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        pieces = item.split(":")
+        if len(pieces) != 3 or not _TENANT_NAME.fullmatch(pieces[0]):
+            raise ConfigError(f"{name} must be a comma-separated list of tenant:max_active_jobs:max_sessions, "
+                              f"got {item!r}")
+        quotas.append((pieces[0], _int(name, pieces[1], minimum=1), _int(name, pieces[2], minimum=0)))
+    return tuple(quotas)
+
+
+def _interface_name(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not _INTERFACE_NAME.fullmatch(value):
+        raise ConfigError(f"{name} must be 1 to 15 characters of [A-Za-z0-9_.-] starting with a letter or digit "
+                          f"(it also names a network interface), got {raw!r}")
+    return value
+
+
+def _ipv4_subnet(name: str, raw: str) -> str:
+    try:
+        subnet = ipaddress.IPv4Network(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an IPv4 subnet such as 172.31.255.0/24, got {raw!r}") from None
+    if not subnet.is_private or subnet.prefixlen > 29:
+        raise ConfigError(f"{name} must be a private IPv4 subnet of at least 8 addresses, got {raw!r}")
+    return str(subnet)
+
+
 def _modules(name: str, raw: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     for module in names:
@@ -58,6 +118,10 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     docker_image: str = "penny-sandbox:latest"
     enable_networking: bool = False
+    # ENABLE_NETWORKING=true: the egress-only Docker network the sandboxes join (workers.egress). Its name
+    # also names the host's bridge interface, hence at most 15 characters.
+    egress_network: str = "penny-egress"
+    egress_subnet: str = "172.31.255.0/24"
     # Limits applied to every sandbox and request.
     max_memory_per_session: int = 512 * 1024 * 1024
     max_execution_time: int = 30_000
@@ -91,6 +155,17 @@ class Settings:
     policy_dir: str = str(Path(__file__).resolve().parent.parent / "policies")
     wheel_cache_dir: str = "/var/cache/penny/wheels"
     site_root: str = "/var/lib/penny/site"
+    # Tenants: PENNY_API_KEYS is `key:tenant,...` (none: the API runs open, one tenant "default");
+    # PENNY_ADMIN_KEYS may read the audit trail. Quotas per tenant, with per-tenant overrides.
+    penny_api_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    penny_admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    tenant_max_active_jobs: int = 100
+    tenant_max_sessions: int = 20
+    tenant_quotas: tuple[tuple[str, int, int], ...] = ()
+    # Audit trail: a bounded Redis Stream, archived by the API to an append-only JSON-lines file.
+    audit_log_path: str = "/var/log/penny/audit.jsonl"
+    audit_stream_maxlen: int = 100_000
+    audit_include_code: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +176,8 @@ class Settings:
             "redis_url": _str,
             "docker_image": _str,
             "enable_networking": _bool,
+            "egress_network": _interface_name,
+            "egress_subnet": _ipv4_subnet,
             "max_memory_per_session": lambda n, r: _int(n, r, minimum=64 * 1024 * 1024),
             "max_execution_time": lambda n, r: _int(n, r, minimum=100),
             "max_cpu_percent": lambda n, r: _int(n, r, minimum=1),
@@ -129,17 +206,23 @@ class Settings:
             "policy_dir": _str,
             "wheel_cache_dir": _str,
             "site_root": _str,
+            "penny_api_keys": _api_keys,
+            "penny_admin_keys": _admin_keys,
+            "tenant_max_active_jobs": lambda n, r: _int(n, r, minimum=1),
+            "tenant_max_sessions": lambda n, r: _int(n, r, minimum=0),
+            "tenant_quotas": _quotas,
+            "audit_log_path": _str,
+            "audit_stream_maxlen": lambda n, r: _int(n, r, minimum=100),
+            "audit_include_code": _bool,
         }
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = env.get(field.name.upper())
+        for spec in fields(cls):
+            raw = env.get(spec.name.upper())
             if raw is not None:
-                values[field.name] = parsers[field.name](field.name.upper(), raw)
+                values[spec.name] = parsers[spec.name](spec.name.upper(), raw)
+        resources = ResourcePolicy.load(Path(values.get("policy_dir", cls.policy_dir)))
+        values = {**resources.as_settings(), **values}  # an environment variable wins over the file
         settings = cls(**values)
-        if settings.enable_networking:
-            # Until sandboxes get a dedicated egress-only network (no host, no private ranges, no metadata
-            # addresses), giving them any network would be a hole: refuse rather than fall back.
-            raise ConfigError("ENABLE_NETWORKING=true is not supported yet: sandboxes run with no network")
         if not settings.worker_name:
             settings = cls(**{**values, "worker_name": socket.gethostname()})
         return settings

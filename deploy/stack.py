@@ -153,6 +153,7 @@ def local_stack(*, workers: int = 1, api_port: int | None = None, flower_port: i
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **settings}
     env.pop("WORKER_NAME", None)
+    env.setdefault("AUDIT_LOG_PATH", str(log_dir / "audit.jsonl"))
     stack = Stack(env, log_dir)
     try:
         if redis_url and redis_alive(redis_url):

@@ -13,11 +13,13 @@ import resource
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from sandbox_runtime import protocol
 from sandbox_runtime.cell import CellOutcome, format_error, run_cell
 from sandbox_runtime.display import DisplayCapture, Publish
+from sandbox_runtime.guard import RuntimePolicy, install_audit_hook, user_builtins
 from sandbox_runtime.hooks import after_import
 from sandbox_runtime.variables import summarize
 
@@ -31,8 +33,8 @@ def _text_stream(fd: int) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", line_buffering=True)
 
 
-def _fresh_namespace() -> dict[str, Any]:
-    return {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+def _fresh_namespace(guard: Guard) -> dict[str, Any]:
+    return {"__name__": "__main__", "__builtins__": guard.builtins, "__doc__": None}
 
 
 def _reseed_random_generators() -> None:
@@ -75,22 +77,27 @@ def kernel_main() -> NoReturn:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _reseed_random_generators()
     rich = _RichOutput()
+    policy = RuntimePolicy.from_json(os.environ.get("PENNY_POLICY"))
+    guard = Guard(user_builtins(policy))  # after _RichOutput added display()
+    if policy.active:
+        install_audit_hook(policy, guard.builtins, guard.violations.append)
     # A throwaway request first takes the copy-on-write faults of the whole cell path (compiling, running,
     # capturing, summarising) while the kernel waits for work, not while the user waits for the result.
-    _serve({"code": "_ = str(1)"}, _fresh_namespace(), rich, publish=lambda _kind, _item: None)
+    _serve({"code": "_ = str(1)"}, _fresh_namespace(guard), rich, guard, publish=lambda _kind, _item: None)
     reader = protocol.LineReader(REQUEST_FD)
-    namespace = _fresh_namespace()
+    namespace = _fresh_namespace(guard)
     while True:
         request = reader.read_one()
         if request is None:
             os._exit(0)
-        protocol.write_message(RESULT_FD, _serve(request, namespace, rich, publish=_publish))
+        protocol.write_message(RESULT_FD, _serve(request, namespace, rich, guard, publish=_publish))
 
 
-def _serve(request: dict[str, Any], namespace: dict[str, Any], rich: _RichOutput, *,
+def _serve(request: dict[str, Any], namespace: dict[str, Any], rich: _RichOutput, guard: Guard, *,
            publish: Publish) -> dict[str, Any]:
     """Run one request in namespace; the `result` message for the supervisor."""
     namespace.update(request.get("variables") or {})
+    guard.violations.clear()
     capture = rich.begin(request, publish)
     cpu_before, _ = _usage()
     # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
@@ -110,9 +117,18 @@ def _serve(request: dict[str, Any], namespace: dict[str, Any], rich: _RichOutput
         "error": outcome.error,
         "variables": summarize(namespace),
         "notes": capture.notes,
+        "violation": guard.violations[0] if guard.violations else None,
         "cpu_ms": int((cpu_after - cpu_before) * 1000),
         "peak_memory_bytes": peak_bytes,
     }
+
+
+@dataclass
+class Guard:
+    """The user's builtins and the violations the audit hook recorded for the current cell."""
+
+    builtins: dict[str, Any]
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Interrupt:

@@ -283,6 +283,8 @@ class Supervisor:
             if reply is not None:
                 is_memory_error = bool(error and error.get("type") == "MemoryError")
                 status = "memory_exceeded" if is_memory_error else ("error" if error else "success")
+                if reply.get("violation"):
+                    status = "policy_violation"  # also when the code caught the exception
             else:
                 assert wait_status is not None  # no reply and not stopped: the kernel exited
                 oom_after = oom_kill_count()
@@ -303,6 +305,7 @@ class Supervisor:
             "disk_bytes": cleanup.disk_usage_bytes(self._wipe_paths),
             "variables": reply.get("variables", {}) if reply else {},
             "notes": reply.get("notes", []) if reply else [],
+            "violation": reply.get("violation") if reply else None,
         }
         if self._keep_state:
             done["state"] = "lost" if self._lost else "kept"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from docker.types import LogConfig, Ulimit
 
+from core.policies import FilesystemPolicy, ImportPolicy, runtime_policy_json
 from core.settings import Settings
 
 SANDBOX_UID = 1000
@@ -19,6 +22,12 @@ OPEN_FILES_LIMIT = 1024
 
 
 SITE_MOUNT = "/opt/penny/site"
+
+
+@functools.cache
+def runtime_policy(policy_dir: str) -> str:
+    """PENNY_POLICY for the sandboxes, from policies/imports.json and filesystem.json (read once)."""
+    return runtime_policy_json(ImportPolicy.load(Path(policy_dir)), FilesystemPolicy.load(Path(policy_dir)))
 
 
 def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site_dir: str,
@@ -41,10 +50,15 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site
         "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
         "working_dir": "/workspace",
         "hostname": "sandbox",
-        "network_mode": "none",  # Settings refuses ENABLE_NETWORKING=true until an egress-only network exists
+        # No network at all, or the egress-only bridge (workers.egress: the internet, never the host, Redis,
+        # other sandboxes, metadata or private ranges), which the worker set up before starting any sandbox.
+        # No `dns`: Docker's embedded resolver (127.0.0.11, in a resolv.conf Docker mounts root-owned even
+        # with a read-only root) forwards to the host's resolvers, which the egress rules allow on port 53.
+        "network_mode": settings.egress_network if settings.enable_networking else "none",
         "read_only": True,
         "tmpfs": {
-            "/workspace": (f"rw,nosuid,nodev,size={settings.workspace_size_bytes},"
+            # noexec: nothing written by user code is ever run as a program (user code starts no programs).
+            "/workspace": (f"rw,nosuid,nodev,noexec,size={settings.workspace_size_bytes},"
                            f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700"),
             "/tmp": f"rw,nosuid,nodev,noexec,size={settings.tmp_size_bytes},mode=1777",
         },
@@ -68,6 +82,8 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site
             "PENNY_MODE": "session" if session else "stateless",
             "PENNY_PRELOAD": ",".join(settings.session_preload_modules if session else settings.preload_modules),
             "PENNY_WIPE_PATHS": ":".join(WRITABLE_PATHS),
+            # What the runtime refuses to user code (imports, builtins, paths): sandbox_runtime.guard.
+            "PENNY_POLICY": runtime_policy(settings.policy_dir),
             # Preinstalled libraries win over installed ones (the preloaded modules are already imported).
             "PYTHONPATH": f"/opt/penny/lib:{SITE_MOUNT}:/opt/penny",
             # One BLAS thread: no thread pool to break across fork, and the CPU quota is one core anyway.

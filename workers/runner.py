@@ -195,7 +195,8 @@ class JobRunner:
             displays=done.get("displays") or [],
             notes=done.get("notes") or [],
             packages=done.get("packages"),
-            findings=list(request.findings),
+            findings=[*request.findings, *([{**done["violation"], "source": "runtime", "severity": "error"}]
+                                            if done.get("violation") else [])],
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
             session_state=(done.get("state") or ("kept" if done["status"] == "cancelled" else "lost"))
             if request.session_id else None,

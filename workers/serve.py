@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+import docker
+import docker.errors
 
 from core import keys
 from core.errors import ConfigError
+from core.policies import PackagePolicy
 from core.settings import Settings
+from workers import egress
 from workers.celery_app import create_celery
+from workers.hardening import runtime_policy
 
 
 def main() -> None:
     """Read Settings from the environment and run the Celery worker until it is stopped."""
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:
+        # Bad policy files stop start-up here (in Celery's worker_init they would only be logged).
+        runtime_policy(settings.policy_dir)
+        PackagePolicy.load(Path(settings.policy_dir))
+        if settings.enable_networking:  # before Celery, whose worker_init would only log a failure
+            egress.ensure(docker.from_env(timeout=60), egress.EgressNetwork.from_settings(settings))
+    except (ConfigError, docker.errors.DockerException) as exc:
         sys.exit(f"penny-worker: {exc}")
     app = create_celery(settings)
     app.worker_main([

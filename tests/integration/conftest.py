@@ -17,8 +17,12 @@ import stack
 
 from tests.conftest import require
 
+REPO = Path(__file__).resolve().parents[2]
 IMAGE = "penny-sandbox:latest"
+# A secret only the service's own processes hold (their environment): no sandbox may ever see it.
+CANARY = f"canary-{uuid.uuid4().hex}"
 TEST_SETTINGS = {
+    "PENNY_TEST_CANARY": CANARY,
     "POOL_SIZE": "4",
     "MAX_EXECUTION_TIME": "20000",
     "OUTPUT_LIMIT_BYTES": str(1024 * 1024),
@@ -105,6 +109,36 @@ def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     try:
         with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "main",
                                **TEST_SETTINGS) as (running, url):
+            yield Cluster(running, url, prefix)
+    finally:
+        _remove_test_containers(prefix)
+
+
+def _open_policy_dir(root: Path) -> Path:
+    """The default policies without the runtime's second layer: no blocked import, builtin or path."""
+    target = root / "open-policies"
+    shutil.copytree(REPO / "policies", target)
+    imports = json.loads((target / "imports.json").read_text())
+    imports["blocked"] = []
+    imports["restricted"]["builtins"]["blocked"] = []
+    (target / "imports.json").write_text(json.dumps(imports))
+    filesystem = json.loads((target / "filesystem.json").read_text())
+    filesystem["blockedPaths"] = []
+    (target / "filesystem.json").write_text(json.dumps(filesystem))
+    return target
+
+
+@pytest.fixture(scope="session")
+def open_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
+    """A stack whose sandboxes run user code with the import and filesystem policies switched off.
+
+    The container is the security boundary: the attacks against it run here, with `import os`, `socket`
+    and `ctypes` allowed, so they prove the container and not the policy layer in front of it.
+    """
+    prefix = f"open-{uuid.uuid4().hex[:8]}"
+    try:
+        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "open",
+                               **{**TEST_SETTINGS, "POLICY_DIR": str(_open_policy_dir(log_root))}) as (running, url):
             yield Cluster(running, url, prefix)
     finally:
         _remove_test_containers(prefix)

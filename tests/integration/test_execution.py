@@ -33,8 +33,8 @@ def test_a_raising_program_is_an_error_result_with_its_own_frames(cluster: Clust
     assert "sandbox_runtime" not in traceback and "/opt/penny" not in traceback
 
 
-def test_stderr_and_unicode_come_back_intact(cluster: Cluster) -> None:
-    result = cluster.execute("import sys\nprint('héllo ✓ 世界 🐍')\nprint('warn ü', file=sys.stderr)")
+def test_stderr_and_unicode_come_back_intact(open_cluster: Cluster) -> None:
+    result = open_cluster.execute("import sys\nprint('héllo ✓ 世界 🐍')\nprint('warn ü', file=sys.stderr)")
     assert result["stdout"] == "héllo ✓ 世界 🐍\n"
     assert result["stderr"] == "warn ü\n"
 
@@ -81,9 +81,12 @@ def test_unknown_job_is_404(cluster: Cluster) -> None:
 
 
 def test_static_findings_are_reported_and_strict_mode_refuses_before_running(cluster: Cluster) -> None:
-    result = cluster.execute("import subprocess\nprint('ran')")
-    assert result["stdout"] == "ran\n"
-    assert [f["rule"] for f in result["findings"]] == ["blocked_import"]
+    # Not strict: the job runs, the static finding is reported, and the runtime refuses the import itself.
+    result = cluster.execute("print('before')\nimport subprocess\nprint('after')")
+    assert result["status"] == "policy_violation" and result["stdout"] == "before\n"
+    assert [(f["rule"], f.get("source")) for f in result["findings"]] == [("blocked_import", None),
+                                                                        ("blocked_import", "runtime")]
+    assert result["findings"][1]["target"] == "subprocess" and result["error"]["type"] == "PolicyViolationError"
     refused = requests.post(f"{cluster.url}/api/v1/execute",
                             json={"code": "import subprocess\nprint('ran')", "strict": True}, timeout=30)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "policy_violation"

@@ -17,9 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Runtime:
-    def __init__(self, workspace: Path, tmp: Path, *, mode: str = "stateless") -> None:
-        env = {**os.environ, "PENNY_WIPE_PATHS": f"{workspace}:{tmp}", "PENNY_PRELOAD": "json",
-               "PENNY_MODE": mode}
+    def __init__(self, workspace: Path, tmp: Path, *, mode: str = "stateless", policy: str | None = None,
+                 preload: str = "json", **extra_env: str) -> None:
+        env = {**os.environ, "PENNY_WIPE_PATHS": f"{workspace}:{tmp}", "PENNY_PRELOAD": preload,
+               "PENNY_MODE": mode, **extra_env}
+        if policy is not None:
+            env["PENNY_POLICY"] = policy
         self.proc = subprocess.Popen([sys.executable, "-m", "sandbox_runtime"], cwd=REPO, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.ready = self._read()

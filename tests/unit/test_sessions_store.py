@@ -6,7 +6,7 @@ import pytest
 from core.jobs import JobStore
 from core.models import ExecutionRequest, JobStatus, SessionStatus
 from core.registry import WorkerRegistry
-from core.sessions import SessionStore
+from core.sessions import Reservation, SessionStore
 
 
 @pytest.fixture
@@ -17,7 +17,24 @@ def stores() -> tuple[SessionStore, JobStore, fakeredis.FakeRedis]:
 
 
 def _reserve(sessions: SessionStore, session_id: str, worker: str = "w1", cap: int = 2) -> bool:
-    return sessions.reserve(session_id, tenant="t", worker=worker, max_sessions=cap, idle_timeout_ms=1000)
+    reservation = sessions.reserve(session_id, tenant="t", worker=worker, max_sessions=cap, idle_timeout_ms=1000)
+    return reservation is Reservation.RESERVED
+
+
+def test_a_tenant_cannot_hold_more_live_sessions_than_its_quota(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, _, _ = stores
+
+    def reserve(session_id: str, tenant: str) -> Reservation:
+        return sessions.reserve(session_id, tenant=tenant, worker="w1", max_sessions=10, idle_timeout_ms=1000,
+                                max_tenant_sessions=2)
+
+    assert reserve("a", "t") is Reservation.RESERVED and reserve("b", "t") is Reservation.RESERVED
+    assert reserve("c", "t") is Reservation.TENANT_FULL
+    assert sessions.get("c") is None
+    assert reserve("d", "other") is Reservation.RESERVED  # another tenant's quota is its own
+    sessions.end("a", SessionStatus.LOST, job_error="lost")  # ended sessions no longer count
+    assert reserve("c", "t") is Reservation.RESERVED
 
 
 def test_reservations_stop_at_the_hosts_cap(stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:

@@ -19,6 +19,10 @@ def test_defaults_match_the_documented_ones() -> None:
     ("MAX_EXECUTION_TIME", "5", "MAX_EXECUTION_TIME must be >= 100"),
     ("PRELOAD_MODULES", "numpy,os.path;rm", "PRELOAD_MODULES must be a comma-separated list"),
     ("REDIS_URL", " ", "REDIS_URL must not be empty"),
+    ("EGRESS_NETWORK", "penny-egress-network", "EGRESS_NETWORK must be 1 to 15 characters"),
+    ("EGRESS_NETWORK", "-x", "EGRESS_NETWORK must be 1 to 15 characters"),
+    ("EGRESS_SUBNET", "172.31.255.1/24", "EGRESS_SUBNET must be an IPv4 subnet"),
+    ("EGRESS_SUBNET", "8.8.8.0/24", "EGRESS_SUBNET must be a private IPv4 subnet"),
 ])
 def test_a_bad_value_names_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -31,6 +35,8 @@ def test_values_are_parsed() -> None:
     assert settings.pool_size == 7
 
 
-def test_networking_is_refused_until_sandboxes_have_an_egress_only_network() -> None:
-    with pytest.raises(ConfigError, match="ENABLE_NETWORKING=true is not supported yet"):
-        Settings.from_env({"ENABLE_NETWORKING": "true"})
+def test_networking_can_be_enabled_with_its_egress_network() -> None:
+    settings = Settings.from_env({"ENABLE_NETWORKING": "true", "EGRESS_NETWORK": "egress0",
+                                  "EGRESS_SUBNET": "10.99.0.0/24"})
+    assert settings.enable_networking
+    assert (settings.egress_network, settings.egress_subnet) == ("egress0", "10.99.0.0/24")

@@ -1,0 +1,71 @@
+"""GET /api/v1/audit: the audit trail, for admin keys."""
+
+from __future__ import annotations
+
+import datetime
+
+from flask import Blueprint, Response, jsonify, request
+
+from api.auth import require_admin
+from api.context import services as current_services
+from core.audit import MAX_QUERY_LIMIT, AuditQuery
+from core.errors import ValidationFailed
+from core.models import JobStatus
+
+bp = Blueprint("audit", __name__, url_prefix="/api/v1")
+
+
+def _time_ms(name: str) -> int | None:
+    """?since= / ?until= as ms since the epoch: an integer of ms, or an ISO 8601 time (UTC if no zone)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.isdigit():
+        return int(raw)
+    try:
+        moment = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"{name} must be an ISO 8601 time or milliseconds since the epoch",
+                               details={"fields": {name: raw}}) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_QUERY_LIMIT:
+        raise ValidationFailed(f"limit must be an integer from 1 to {MAX_QUERY_LIMIT}",
+                               details={"fields": {"limit": raw}})
+    return int(raw)
+
+
+def _status() -> str | None:
+    status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in JobStatus}:
+        raise ValidationFailed(f"status must be one of {', '.join(s.value for s in JobStatus)}",
+                               details={"fields": {"status": status}})
+    return status
+
+
+def _cursor() -> str | None:
+    cursor = request.args.get("cursor") or None
+    if cursor is not None:
+        left, dash, right = cursor.partition("-")
+        if not (left.isdigit() and dash and right.isdigit()):
+            raise ValidationFailed("cursor must be the nextCursor of a previous page",
+                                   details={"fields": {"cursor": cursor}})
+    return cursor
+
+
+@bp.get("/audit")
+def audit() -> Response:
+    """Execution records, newest first: jobs still open first, then finished ones by when they ended.
+
+    Filters: tenant, status, since, until (ISO 8601 or ms), limit (1..1000), cursor (from nextCursor).
+    """
+    require_admin()
+    query = AuditQuery(tenant=request.args.get("tenant") or None, status=_status(), since_ms=_time_ms("since"),
+                       until_ms=_time_ms("until"), limit=_limit(), before=_cursor())
+    records, cursor = current_services().audit.query(query)
+    return jsonify({"records": records, "count": len(records), "nextCursor": cursor})

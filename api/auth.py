@@ -1,0 +1,49 @@
+"""Who is calling: `Authorization: Bearer <key>` -> the caller's tenant (401 without a valid key)."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from core.errors import Forbidden, Unauthorized
+from core.tenants import Caller, Tenants
+
+PUBLIC_PATHS = ("/health", "/metrics")
+
+
+def _bearer_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def authenticate(tenants: Tenants) -> None:
+    """Before every request: remember the caller, or refuse with 401 (health and metrics stay public)."""
+    if request.path in PUBLIC_PATHS:
+        return
+    caller = tenants.caller(_bearer_key())
+    if caller is None:
+        raise Unauthorized("a valid API key is required: send `Authorization: Bearer <key>`")
+    g.caller = caller
+
+
+def _caller() -> Caller:
+    caller = g.get("caller")
+    if caller is None:  # only reachable if a route is served without authenticate() having run
+        raise Unauthorized("a valid API key is required: send `Authorization: Bearer <key>`")
+    return caller
+
+
+def current_tenant() -> str:
+    """The tenant the request acts for; 403 for an admin key that belongs to no tenant."""
+    tenant = _caller().tenant
+    if tenant is None:
+        raise Forbidden("this key may read the audit trail only; use a tenant's key to run code")
+    return tenant
+
+
+def require_admin() -> None:
+    """403 unless the caller holds an admin key (or the API runs open)."""
+    if not _caller().admin:
+        raise Forbidden("this endpoint needs an admin key (PENNY_ADMIN_KEYS)")

@@ -1,0 +1,165 @@
+"""The runtime's policy layer (sandbox_runtime.guard) in a real runtime process on the host.
+
+What user code may import, call and open is refused; what a library does for it is not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.policies import FilesystemPolicy, ImportPolicy, runtime_policy_json
+from tests.unit.test_runtime import Runtime, text
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+LIBRARY = '''
+import os, sys, subprocess
+def hostname_via_os():
+    return os.path.basename(sys.executable) and open("/etc/hostname").read() is not None
+def run_true():
+    return subprocess.run(["true"]).returncode
+'''
+# Like matplotlib building its font cache: a program run while the library is being imported.
+IMPORT_TIME_PROGRAM = '''
+import subprocess
+STATUS = subprocess.run(["true"]).returncode
+'''
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[tuple[Runtime, Path]]:
+    workspace, tmp, lib = tmp_path / "ws", tmp_path / "tmp", tmp_path / "lib"
+    for path in (workspace, tmp, lib):
+        path.mkdir()
+    (lib / "friendly_lib.py").write_text(LIBRARY)
+    (lib / "font_cache_lib.py").write_text(IMPORT_TIME_PROGRAM)
+    policy = json.loads(runtime_policy_json(ImportPolicy.load(POLICY_DIR), FilesystemPolicy.load(POLICY_DIR)))
+    policy["writablePaths"] = [str(workspace), str(tmp)]  # on the host the sandbox's paths are these
+    # The workspace is on the import path, as in the sandbox (the runtime's working directory).
+    rt = Runtime(workspace, tmp, policy=json.dumps(policy), PYTHONPATH=f"{lib}:{workspace}")
+    yield rt, workspace
+    rt.close()
+
+
+@pytest.mark.parametrize("code, target", [
+    ("import os", "os"),
+    ("import os.path", "os"),
+    ("from subprocess import run", "subprocess"),
+    ("import importlib", "importlib"),
+    ("def f():\n    import socket\nf()", "socket"),
+    ("exec('import ctypes')", "exec"),
+    ("__import__('sys')", "sys"),
+    ("__builtins__['__import__']('pickle')", "pickle"),
+    ("eval('1')", "eval"),
+    ("compile('1', 'x', 'eval')", "compile"),
+    ("try:\n    import os\nexcept ImportError:\n    pass\nprint('caught')", "os"),
+])
+def test_blocked_imports_and_builtins_are_policy_violations(guarded: tuple[Runtime, Path], code: str,
+                                                            target: str) -> None:
+    runtime, _ = guarded
+    done, _ = runtime.run(code)
+    assert done["status"] == "policy_violation", done
+    assert done["violation"]["target"] == target
+    assert "policies/imports.json" in done["violation"]["message"]
+
+
+def test_libraries_keep_their_own_imports_and_files(guarded: tuple[Runtime, Path]) -> None:
+    runtime, _ = guarded
+    done, _ = runtime.run("import friendly_lib\nfriendly_lib.hostname_via_os()")
+    assert done["status"] == "success", done
+    assert done["result"]["repr"] == "True"
+    # Starting a program is refused even through a library, when user code asked for it.
+    done, _ = runtime.run("import friendly_lib\nfriendly_lib.run_true()")
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "subprocess.Popen"
+    # ...but a library may run one while it is being imported.
+    done, _ = runtime.run("import font_cache_lib\nfont_cache_lib.STATUS")
+    assert done["status"] == "success" and done["result"]["repr"] == "0", done
+
+
+def test_a_module_written_by_user_code_is_still_user_code(guarded: tuple[Runtime, Path]) -> None:
+    runtime, workspace = guarded
+    done, _ = runtime.run(
+        f"open('{workspace}/helper2.py', 'w').write('import os\\nos.system(\"touch {workspace}/pwned\")')\n"
+        "import helper2")
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "os.system", done
+    assert not (workspace / "pwned").exists()
+    done, _ = runtime.run("import json, collections, dataclasses\n"
+                          "@dataclasses.dataclass\nclass P:\n    x: int\n"
+                          "T = collections.namedtuple('T', 'a b')\n"
+                          "json.dumps([P(1).x, T(1, 2).b])")
+    assert done["status"] == "success" and done["result"]["repr"] == "'[1, 2]'", done
+
+
+def test_introspection_escapes_cannot_use_what_they_reach(guarded: tuple[Runtime, Path]) -> None:
+    runtime, workspace = guarded
+    # A classic walk from object to the os module, without one import statement...
+    walk = ("cw = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]\n"
+            "os_module = cw()._module.sys.modules['os']\n")
+    done, _ = runtime.run(walk + f"os_module.system('touch {workspace}/pwned')")
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "os.system"
+    assert not (workspace / "pwned").exists()
+    for attack, target in (
+        ("(lambda: 0).__code__", "object.__getattr__ __code__"),
+        ("def g():\n    yield 1\ng().gi_frame", "object.__getattr__ gi_frame"),
+        ("try:\n    1/0\nexcept Exception as e:\n    e.__traceback__.tb_frame", "object.__getattr__ tb_frame"),
+        (walk + "os_module.sys._getframe()", "sys._getframe"),
+        (walk + "os_module.kill(1, 9)", "os.kill"),
+        ("def f(): pass\nf.__code__ = (lambda: 1).__code__", "object.__getattr__ __code__"),
+        # The real __import__ from a module's builtins, patched into the user's builtins: imports pass,
+        # but what they give cannot start a program, in this thread or another, or through a library.
+        (walk + "__builtins__['__import__'] = cw()._module.__builtins__['__import__']\n"
+                f"import subprocess\nsubprocess.run(['touch', '{workspace}/pwned'])", "subprocess.Popen"),
+        (walk + "import threading\nt = threading.Thread(target=os_module.system, "
+                f"args=('touch {workspace}/pwned',))\nt.start()\nt.join()", "os.system"),
+        (walk + f"list(map(os_module.system, ['touch {workspace}/pwned']))", "os.system"),
+        (walk + "os_module.sys.modules['json'] = os_module\nimport json\n"
+                f"json.system('touch {workspace}/pwned')", "os.system"),
+        (walk + "ctypes = cw()._module.__builtins__['__import__']('ctypes')\n"
+                f"ctypes.CDLL(None).system(b'touch {workspace}/pwned')", "ctypes.dlopen"),
+        # Monkeypatching the guard: its module globals, the real builtins and the guarded import's closure
+        # can all be changed; the audit hook consults none of them.
+        (walk + "g = __builtins__['__import__'].__globals__\n"
+         "g['PROCESS_EVENTS'] = g['DENIED_EVENTS'] = frozenset()\ng['PATH_EVENTS'] = {}\n"
+         "real = cw()._module.__builtins__\nsaved = real['any'], real['isinstance']\n"
+         "real['any'] = real['isinstance'] = lambda *a: False\n"
+         f"try:\n    os_module.system('touch {workspace}/pwned')\n"
+         "finally:\n    real['any'], real['isinstance'] = saved", "os.system"),
+        ("todo = [__builtins__['__import__']]\nwhile todo:\n    for cell in todo.pop().__closure__ or ():\n"
+         "        if isinstance(cell.cell_contents, frozenset):\n            cell.cell_contents = frozenset()\n"
+         "        elif callable(cell.cell_contents) and hasattr(cell.cell_contents, '__closure__'):\n"
+         "            todo.append(cell.cell_contents)\n"
+         f"import os\nos.system('touch {workspace}/pwned')", "os.system"),
+    ):
+        done, _ = runtime.run(attack)
+        assert done["status"] == "policy_violation", (attack, done)
+        assert done["violation"]["target"] == target
+        assert not (workspace / "pwned").exists()
+
+
+def test_files_outside_the_policy_are_refused_with_a_permission_error_naming_it(
+        guarded: tuple[Runtime, Path]) -> None:
+    runtime, workspace = guarded
+    done, _ = runtime.run("open('/etc/hostname').read()")
+    assert done["status"] == "error" and done["error"]["type"] == "FilesystemPolicyError"
+    assert "blockedPaths of policies/filesystem.json" in done["error"]["message"]
+    done, _ = runtime.run("import pathlib\npathlib.Path('/proc/self/environ').read_bytes()")
+    assert done["error"]["type"] == "FilesystemPolicyError", done
+    done, _ = runtime.run(f"open('{workspace.parent}/outside.txt', 'w')")
+    assert "allowedPaths of policies/filesystem.json" in done["error"]["message"]
+    assert not (workspace.parent / "outside.txt").exists()
+    done, events = runtime.run(f"p = '{workspace}/ok.txt'\nopen(p, 'w').write('fine')\nprint(open(p).read())")
+    assert done["status"] == "success" and text(events, "stdout") == "fine\n"
+
+
+def test_without_a_policy_nothing_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "tmp").mkdir()
+    runtime = Runtime(tmp_path / "ws", tmp_path / "tmp")
+    try:
+        done, _ = runtime.run("import os\nopen('/etc/hostname').read()\nos.getpid() > 0")
+        assert done["status"] == "success" and done["violation"] is None
+    finally:
+        runtime.close()
