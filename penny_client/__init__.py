@@ -8,6 +8,7 @@ from penny_client.errors import (
     ApiError,
     Conflict,
     ConnectionFailed,
+    Forbidden,
     InternalError,
     NotFound,
     Overloaded,
@@ -54,7 +55,7 @@ from penny_client.session import Session
 from penny_client.stream import EventStream
 
 __all__ = [
-    "ApiError", "AsyncEventStream", "AsyncJob", "AsyncSandboxClient", "AsyncSession", "Conflict",
+    "ApiError", "AsyncEventStream", "AsyncJob", "AsyncSandboxClient", "AsyncSession", "Conflict", "Forbidden",
     "ConnectionFailed", "ErrorInfo", "Event", "EventStream", "ExecutionResult", "Health", "InstallReport",
     "InternalError", "Job", "JobInfo", "JobStatus", "MetricsEvent", "NotFound", "Overloaded", "PackageInfo",
     "PayloadTooLarge", "PennyClientError", "Plot", "PlotEvent", "PolicyViolation", "QueuedEvent", "RequestError",

@@ -345,5 +345,8 @@ class AsyncSandboxClient:
         data = await self._json(calls.list_packages(search=search, category=category))
         return [PackageInfo.from_api(item) for item in data["packages"]]
 
+    async def audit(self, **filters: Any) -> dict[str, Any]:
+        return await self._json(calls.audit(**filters))
+
     async def health(self) -> Health:
         return decode_health(await self.send(calls.health()))

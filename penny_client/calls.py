@@ -152,6 +152,15 @@ def install_packages(session_id: str, packages: Sequence[str], *, force: bool = 
                 wait_s=INSTALL_WAIT_S, retry=retry)
 
 
+def audit(*, tenant: str | None = None, status: str | None = None, since: str | None = None,
+          until: str | None = None, limit: int | None = None, cursor: str | None = None) -> Call:
+    """GET /api/v1/audit (admin key); since/until are ISO 8601 times or milliseconds since the epoch."""
+    pairs = (("tenant", tenant), ("status", status), ("since", since), ("until", until),
+             ("limit", str(limit) if limit is not None else None), ("cursor", cursor))
+    params = {key: value for key, value in pairs if value}
+    return Call("GET", f"{API}/audit", params=params or None)
+
+
 def health() -> Call:
     """GET /health; its 503 (unhealthy) carries the health body, not an error envelope."""
     return Call("GET", "/health", accept=frozenset({503}))

@@ -230,6 +230,10 @@ class SandboxClient:
         data = self._json(calls.list_packages(search=search, category=category))
         return [PackageInfo.from_api(item) for item in data["packages"]]
 
+    def audit(self, **filters: Any) -> dict[str, Any]:
+        """A page of the audit trail (admin key): {records, count, nextCursor}; filters as calls.audit."""
+        return self._json(calls.audit(**filters))
+
     def health(self) -> Health:
         """The service's health (also when it is unhealthy and answers 503)."""
         return decode_health(self.send(calls.health()))

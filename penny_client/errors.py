@@ -7,6 +7,7 @@
         │   ├── ValidationError      400 validation_error
         │   ├── Unsupported          400 unsupported (a feature this server version does not offer)
         │   ├── Unauthorized         401 unauthorized
+        │   ├── Forbidden            403 forbidden (a valid key without the right: the audit trail needs an admin key)
         │   ├── NotFound             404 not_found (also an endpoint the server does not have yet)
         │   ├── Conflict             409 conflict (e.g. the session is lost or expired; the job already ended)
         │   ├── PayloadTooLarge      413 payload_too_large
@@ -68,6 +69,10 @@ class Unauthorized(RequestError):
     code = "unauthorized"
 
 
+class Forbidden(RequestError):
+    code = "forbidden"
+
+
 class NotFound(RequestError):
     code = "not_found"
 
@@ -106,7 +111,7 @@ class InternalError(ServiceError):
 
 _BY_CODE: dict[str, type[ApiError]] = {
     cls.code: cls
-    for cls in (ValidationError, Unsupported, Unauthorized, NotFound, Conflict, PayloadTooLarge,
+    for cls in (ValidationError, Unsupported, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                 UnsupportedMediaType, PolicyViolation, Overloaded, Unavailable, InternalError)
 }
 

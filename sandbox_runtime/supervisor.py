@@ -326,5 +326,6 @@ class Supervisor:
             self._kernel = None
         cleanup.kill_all_others()
         survivors = cleanup.wipe(self._wipe_paths)
+        cleanup.reseed_image_caches()
         self.prepare()
         return survivors

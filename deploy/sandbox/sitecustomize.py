@@ -15,12 +15,15 @@ import os
 import stat
 from collections.abc import MutableMapping
 
+SOURCE_VARIABLE = "PENNY_MPLCONFIG_SOURCE"
+
 
 def redirect_mplconfig(environ: MutableMapping[str, str] = os.environ) -> str | None:
     """Copy a read-only MPLCONFIGDIR to a writable one; return the new path, or None if unchanged."""
-    src = environ.get("MPLCONFIGDIR")
+    src = environ.get(SOURCE_VARIABLE) or environ.get("MPLCONFIGDIR")
     if not src or not os.path.isdir(src) or os.access(src, os.W_OK):
         return None
+    environ[SOURCE_VARIABLE] = src  # the runtime calls this again after it wiped /tmp
     uid = os.getuid()
     dst = os.path.join(environ.get("TMPDIR") or "/tmp", f".penny-mplconfig-{uid}")
     try:

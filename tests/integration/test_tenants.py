@@ -159,3 +159,16 @@ def test_the_audit_trail_records_every_execution(tenant_cluster: Cluster) -> Non
         assert time.monotonic() < deadline, "the audit file did not receive every record"
         time.sleep(0.2)
     assert len({line["auditId"] for line in lines}) == len(lines)  # each record once
+
+
+def test_the_sdk_carries_the_key_and_reads_the_audit_trail(tenant_cluster: Cluster) -> None:
+    from penny_client import Forbidden, SandboxClient, Unauthorized
+
+    with SandboxClient(tenant_cluster.url, KEY_B) as beta, SandboxClient(tenant_cluster.url, ADMIN) as admin:
+        job_id = beta.execute("6 * 7").job_id
+        records = admin.audit(tenant="beta", limit=1000)["records"]
+        assert [r["status"] for r in records if r["jobId"] == job_id] == ["success"]
+        with pytest.raises(Forbidden):
+            beta.audit()
+    with SandboxClient(tenant_cluster.url) as anonymous, pytest.raises(Unauthorized):
+        anonymous.execute("1")
