@@ -37,13 +37,15 @@ class PennyApi(BaseApplication):  # type: ignore[misc]
 
 def _start_audit_archiver(settings: Settings) -> None:
     """In each API process (after gevent patched it): copy the audit stream to AUDIT_LOG_PATH."""
+    import gevent
     import redis
 
     from api.metrics import AUDIT_WRITE_FAILURES
     from core.audit import AuditArchiver
 
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
-    AuditArchiver(client, settings.audit_log_path, on_failure=AUDIT_WRITE_FAILURES.inc).start()
+    AuditArchiver(client, settings.audit_log_path, on_failure=AUDIT_WRITE_FAILURES.inc,
+                  offload=lambda work: gevent.get_hub().threadpool.apply(work)).start()
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

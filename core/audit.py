@@ -167,10 +167,14 @@ class ArchiveFailed(Exception):
 class AuditArchiver:
     """Copies the audit stream to an append-only JSON-lines file, each record once (consumer group)."""
 
-    def __init__(self, client: redis.Redis, path: str, *, on_failure: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, client: redis.Redis, path: str, *, on_failure: Callable[[], None] = lambda: None,
+                 offload: Callable[[Callable[[], None]], None] = lambda work: work()) -> None:
+        """offload(work) runs the blocking file write (the API passes gevent's thread pool: an fsync must
+        not stall the requests its process serves)."""
         self._redis = client
         self._path = path
         self._on_failure = on_failure
+        self._offload = offload
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._stop = threading.Event()
 
@@ -217,7 +221,7 @@ class AuditArchiver:
         if not entries:
             return 0
         try:
-            self._write(entries)
+            self._offload(lambda: self._write(entries))
         except OSError as exc:
             self._on_failure()
             raise ArchiveFailed(f"cannot append to {self._path}: {exc}") from exc

@@ -12,6 +12,7 @@ from typing import Any
 
 import docker
 import pytest
+import redis
 import requests
 import stack
 
@@ -109,9 +110,28 @@ def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     try:
         with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "main",
                                **TEST_SETTINGS) as (running, url):
-            yield Cluster(running, url, prefix)
+            cluster = Cluster(running, url, prefix)
+            yield cluster
+            assert_every_job_is_audited(cluster)
     finally:
         _remove_test_containers(prefix)
+
+
+def assert_every_job_is_audited(cluster: Cluster, headers: dict[str, str] | None = None) -> None:
+    """Every job this cluster's Redis still holds has its audit record (open or final): run at the end of a
+    session, this covers every execution of the test run on that cluster."""
+    client = redis.Redis.from_url(cluster.stack.env["REDIS_URL"])
+    stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
+    audited: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{cluster.url}/api/v1/audit", params=params, headers=headers or {}, timeout=60).json()
+        audited |= {record["jobId"] for record in page["records"]}
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert stored <= audited, f"{len(stored - audited)} of {len(stored)} jobs have no audit record"
 
 
 def _open_policy_dir(root: Path) -> Path:
@@ -139,7 +159,9 @@ def open_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     try:
         with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "open",
                                **{**TEST_SETTINGS, "POLICY_DIR": str(_open_policy_dir(log_root))}) as (running, url):
-            yield Cluster(running, url, prefix)
+            cluster = Cluster(running, url, prefix)
+            yield cluster
+            assert_every_job_is_audited(cluster)
     finally:
         _remove_test_containers(prefix)
 

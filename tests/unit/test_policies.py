@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from core.errors import ConfigError
 from core.policies import DEFAULT_POLICY_DIR, PackagePolicy
+from core.settings import Settings
+from workers.hardening import sandbox_container_config
+
+REPO_POLICIES = DEFAULT_POLICY_DIR
 
 
 def test_the_shipped_policy_loads_and_admits_the_preinstalled_set() -> None:
@@ -46,3 +51,40 @@ def test_a_package_listed_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "packages.json").write_text(json.dumps({"packages": [entry, {**entry, "name": "tabulate"}]}))
     with pytest.raises(ConfigError, match="listed twice"):
         PackagePolicy.load(tmp_path)
+
+
+def test_resources_json_sets_the_limits_and_an_environment_variable_overrides_it(tmp_path: Path) -> None:
+    shutil.copytree(REPO_POLICIES, tmp_path, dirs_exist_ok=True)
+    resources = json.loads((tmp_path / "resources.json").read_text())
+    resources["memory"]["maxMemoryPerSession"] = 256 * 1024 * 1024
+    resources["cpu"]["maxExecutionTime"] = 5000
+    resources["storage"]["maxTotalStorage"] = 50 * 1024 * 1024
+    (tmp_path / "resources.json").write_text(json.dumps(resources))
+    settings = Settings.from_env({"POLICY_DIR": str(tmp_path), "MAX_EXECUTION_TIME": "7000"})
+    assert settings.max_memory_per_session == 256 * 1024 * 1024
+    assert settings.workspace_size_bytes == 50 * 1024 * 1024
+    assert settings.max_execution_time == 7000  # the environment wins
+    config = sandbox_container_config(settings, labels={}, site_dir="/x")
+    assert config["mem_limit"] == config["memswap_limit"] == 256 * 1024 * 1024
+    assert "size=52428800" in config["tmpfs"]["/workspace"]
+
+
+@pytest.mark.parametrize("path, value, key", [
+    (("memory", "maxMemoryPerSession"), "lots", "memory.maxMemoryPerSession"),
+    (("cpu", "maxCpuPercentage"), 0, "cpu.maxCpuPercentage"),
+    (("storage", "maxFileSize"), 10**12, "storage.maxFileSize"),
+])
+def test_a_bad_resources_json_stops_start_up_naming_the_key(tmp_path: Path, path: tuple[str, str], value: object,
+                                                            key: str) -> None:
+    shutil.copytree(REPO_POLICIES, tmp_path, dirs_exist_ok=True)
+    resources = json.loads((tmp_path / "resources.json").read_text())
+    resources[path[0]][path[1]] = value
+    (tmp_path / "resources.json").write_text(json.dumps(resources))
+    with pytest.raises(ConfigError, match=rf"resources\.json.*{key.split('.')[-1]}"):
+        Settings.from_env({"POLICY_DIR": str(tmp_path)})
+
+
+def test_the_sandboxes_get_the_runtime_policy_from_imports_and_filesystem_json() -> None:
+    policy = json.loads(sandbox_container_config(Settings(), labels={}, site_dir="/x")["environment"]["PENNY_POLICY"])
+    assert "os" in policy["blockedModules"] and "eval" in policy["blockedBuiltins"]
+    assert policy["writablePaths"] == ["/tmp", "/workspace"] and "/etc" in policy["blockedPaths"]
