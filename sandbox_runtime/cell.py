@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import linecache
+import os
 import reprlib
 import sys
 import traceback
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CELL_FILENAME = "<cell>"
+GUARD_FILENAME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 REPR_LIMIT_CHARS = 10_000
 TRACEBACK_LIMIT_FRAMES = 50
 
@@ -71,7 +73,8 @@ def format_error(exc: BaseException) -> dict[str, Any]:
     te = traceback.TracebackException.from_exception(exc, limit=-TRACEBACK_LIMIT_FRAMES)
     frames = list(te.stack)
     first_user = next((i for i, frame in enumerate(frames) if frame.filename == CELL_FILENAME), len(frames))
-    te.stack = traceback.StackSummary.from_list(frames[first_user:])
+    # The policy layer's own frames (the guarded import, the audit hook) say nothing about the user's code.
+    te.stack = traceback.StackSummary.from_list([f for f in frames[first_user:] if f.filename != GUARD_FILENAME])
     lines = [line for chunk in te.format() for line in chunk.splitlines()]
     message = str(exc)
     if len(message) > REPR_LIMIT_CHARS:

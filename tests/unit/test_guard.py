@@ -64,6 +64,7 @@ def test_blocked_imports_and_builtins_are_policy_violations(guarded: tuple[Runti
     assert done["status"] == "policy_violation", done
     assert done["violation"]["target"] == target
     assert "policies/imports.json" in done["violation"]["message"]
+    assert "guard.py" not in "\n".join((done["error"] or {}).get("traceback", []))
 
 
 def test_libraries_keep_their_own_imports_and_files(guarded: tuple[Runtime, Path]) -> None:

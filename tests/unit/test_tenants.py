@@ -123,3 +123,25 @@ def test_keys_map_to_tenants_and_quotas_fall_back_to_the_defaults() -> None:
     assert tenants.caller("x" * 32) is None and tenants.caller(None) is None
     assert tenants.quota("acme").max_active_jobs == 7 and tenants.quota("beta").max_sessions == 2
     assert KEY_A not in repr(settings)  # keys never reach a log line through the settings' repr
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"since": "yesterday"}, "since"), ({"until": "2026-13-01"}, "until"), ({"limit": "0"}, "limit"),
+    ({"limit": "5000"}, "limit"), ({"status": "done"}, "status"), ({"cursor": "abc"}, "cursor"),
+])
+def test_bad_audit_filters_are_400_naming_the_field(redis_client: fakeredis.FakeRedis, params: dict[str, str],
+                                                    field: str) -> None:
+    client = tenant_client(redis_client)
+    body = assert_envelope(client.get("/api/v1/audit", query_string=params, headers=auth(ADMIN)), 400,
+                           "validation_error")
+    assert field in body["error"]["details"]["fields"]
+
+
+def test_audit_filters_by_time_accept_iso_and_milliseconds(redis_client: fakeredis.FakeRedis) -> None:
+    client = tenant_client(redis_client)
+    client.post("/api/v1/execute", json={"code": "print(1)"}, headers=auth(KEY_A))
+    for since in ("2000-01-01T00:00:00Z", "946684800000"):
+        records = client.get("/api/v1/audit", query_string={"since": since}, headers=auth(ADMIN)).get_json()
+        assert records["count"] == 1
+    future = client.get("/api/v1/audit", query_string={"since": "2999-01-01T00:00:00"}, headers=auth(ADMIN))
+    assert future.get_json()["count"] == 0
