@@ -24,6 +24,7 @@ def test_a_job_cannot_see_the_previous_jobs_files_variables_or_processes(cluster
             "import subprocess\n"
             "open('/workspace/secret.txt', 'w').write('s3cr3t')\n"
             "open('/tmp/secret.txt', 'w').write('s3cr3t')\n"
+            "import glob\n[open(p, 'w').write('poisoned') for p in glob.glob('/tmp/.penny-mplconfig*/*')]\n"
             "open('/dev/shm/secret', 'w').write('s3cr3t')\n"
             "secret_variable = 's3cr3t'\n"
             "import builtins; builtins.planted_builtin = 1\n"
@@ -32,14 +33,17 @@ def test_a_job_cannot_see_the_previous_jobs_files_variables_or_processes(cluster
         assert planted["status"] == "success", planted["error"]
     for _ in range(8):
         probe = cluster.execute(
-            "import os, builtins\n"
+            "import os, builtins, glob\n"
             "procs = [open(f'/proc/{p}/cmdline').read() for p in os.listdir('/proc') if p.isdigit()]\n"
-            "(os.listdir('/workspace'), os.listdir('/tmp'), os.listdir('/dev/shm'),\n"
+            # /tmp holds a fresh copy of the image's matplotlib font cache after every wipe, nothing else.
+            "(os.listdir('/workspace'), [n for n in os.listdir('/tmp') if not n.startswith('.penny-mplconfig')],\n"
+            " os.listdir('/dev/shm'),\n"
             " 'secret_variable' in globals(), hasattr(builtins, 'planted_builtin'),\n"
-            " any('sleep' in p for p in procs))"
+            " any('sleep' in p for p in procs),\n"
+            " any(open(p).read() == 'poisoned' for p in glob.glob('/tmp/.penny-mplconfig*/*')))"
         )
         assert probe["status"] == "success", probe["error"]
-        assert ast.literal_eval(probe["result"]["repr"]) == ([], [], [], False, False, False)
+        assert ast.literal_eval(probe["result"]["repr"]) == ([], [], [], False, False, False, False)
 
 
 def test_there_is_no_network(cluster: Cluster) -> None:
