@@ -12,10 +12,12 @@ everything but the public internet:
   any port the host listens on.
 - IPv6: the network has none (Docker turns it off in the sandbox); ip6tables drops the bridge all the same.
 
-Rules come first, then the network, so the network never exists unfiltered. Installing is idempotent: the
-FORWARD rules live in a chain of our own (PENNY-<bridge>) rebuilt in one iptables-restore transaction, and
-each jump is kept exactly once, at the head of its chain. When the rules cannot be installed (not root, no
-iptables, dockerd without iptables) ensure() raises ConfigError and the worker refuses to start.
+Rules come first, then the network, so the network never exists unfiltered; the worker host installs
+them again every RECHECK_EVERY_BEATS heartbeats (10 s), so a flushed firewall is mended within that time.
+Installing is idempotent: the FORWARD rules live in a chain of our own (PENNY-<bridge>) rebuilt in one
+iptables-restore transaction, and each jump is kept exactly once, at the head of its chain. When the rules
+cannot be installed (not root, no iptables, dockerd without iptables) ensure() raises ConfigError and the
+worker refuses to start.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ IPV6_SYSCTLS = Path("/proc/sys/net/ipv6")
 LABEL_EGRESS = "penny.egress"
 COMMAND_TIMEOUT_S = 30
 MAX_DUPLICATES = 100
+# The worker host restores the rules every this many heartbeats (seconds).
+RECHECK_EVERY_BEATS = 10
 
 
 class CommandRunner(Protocol):
@@ -196,6 +200,12 @@ def ensure(client: docker.DockerClient, network: EgressNetwork, *, run: CommandR
     ensure_network(client, network)
     log.info("egress network %s (%s, bridge %s) is ready behind chain %s", network.name, network.subnet,
              network.bridge, network.chain)
+
+
+def restore_firewall(network: EgressNetwork, *, run: CommandRunner = run_command) -> None:
+    """Install the rules again (idempotent): the worker host calls this every few seconds, so rules someone
+    flushed (`iptables -F`, a firewall reload) are back within that time. ConfigError if it cannot."""
+    install_firewall(network, resolvers=host_resolvers(), ipv6=IPV6_SYSCTLS.exists(), run=run)
 
 
 def install_firewall(network: EgressNetwork, *, resolvers: Sequence[str], ipv6: bool,

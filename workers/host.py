@@ -21,13 +21,14 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from core import keys
+from core.errors import ConfigError
 from core.jobs import JobStore
 from core.policies import PackagePolicy
 from core.reaper import reap
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
-from workers import resources
+from workers import egress, resources
 from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
 from workers.metrics import WorkerMetrics
 from workers.packages import PackageInstaller
@@ -144,6 +145,12 @@ class WorkerHost:
         })
         self._last_beat_ok = time.monotonic()
 
+    def _restore_egress_rules(self) -> None:
+        try:
+            egress.restore_firewall(egress.EgressNetwork.from_settings(self.settings))
+        except ConfigError as exc:
+            log.critical("the egress firewall rules cannot be restored; sandboxes may be unfiltered: %s", exc)
+
     def _heartbeat_loop(self) -> None:
         while not self._stopped.wait(HEARTBEAT_INTERVAL_S):
             try:
@@ -158,6 +165,8 @@ class WorkerHost:
                 self._beats += 1
                 if self._beats % RESOURCE_SAMPLE_EVERY == 0:
                     self._sample_sessions()
+                if self.settings.enable_networking and self._beats % egress.RECHECK_EVERY_BEATS == 0:
+                    self._restore_egress_rules()
             except redis.RedisError as exc:
                 log.error("heartbeat failed: %s", exc)
 

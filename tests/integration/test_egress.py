@@ -374,6 +374,17 @@ def test_installing_again_leaves_one_copy_of_each_rule_first_in_its_chain(lab: L
         assert rules[0] == jump.listed and rules.count(jump.listed) == 1, rules
 
 
+def test_rules_someone_flushed_are_restored_by_the_worker_hosts_recheck(lab: Lab) -> None:
+    program = egress.docker_iptables(egress.run_command)
+    for jump in egress.jumps(lab.network, ipv6=False):  # what a firewall reload does to our rules
+        subprocess.run([program, "-w", "-D", jump.chain, *jump.spec], check=True)
+    subprocess.run([program, "-w", "-F", lab.network.chain], check=True)
+    egress.restore_firewall(lab.network)  # the worker host does this every RECHECK_EVERY_BEATS heartbeats
+    outcomes = lab.connect(f"{lab.gateway}:{lab.host.port}", *(f"{t}:{SINK_PORT}" for t in lab.sink.targets))
+    assert "connected" not in outcomes.values(), outcomes
+    assert len(lab.host.peers) == lab.before_host_peers and len(lab.sink.peers) == lab.before_sink_peers
+
+
 def test_remove_leaves_no_rule_and_no_network_behind(client: docker.DockerClient) -> None:
     network = _free_egress_network(client, uuid.uuid4().hex[:8])
     try:

@@ -233,6 +233,18 @@ def test_a_jump_pushed_down_or_doubled_is_left_once_at_the_head() -> None:
     assert firewall.rules("INPUT") == ["-i egress0 -j DROP", "-i eth0 -j ACCEPT"]
 
 
+def test_flushed_rules_are_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    firewall = FakeFirewall()
+    monkeypatch.setattr(egress, "host_resolvers", lambda: [])
+    egress.install_firewall(NETWORK, resolvers=[], ipv6=False, run=firewall)
+    for chain in ("DOCKER-USER", "INPUT", "PENNY-egress0"):  # what `iptables -F <chain>` leaves
+        firewall.rules(chain).clear()
+    egress.restore_firewall(NETWORK, run=firewall)
+    assert firewall.rules("DOCKER-USER") == ["-i egress0 -j PENNY-egress0"]
+    assert firewall.rules("INPUT") == ["-i egress0 -j DROP"]
+    assert firewall.rules("PENNY-egress0") == [" ".join(r) for r in egress.forward_rules(NETWORK, [])]
+
+
 def test_without_ipv6_in_the_kernel_ip6tables_is_left_alone() -> None:
     firewall = FakeFirewall(programs=("iptables",))
     egress.install_firewall(NETWORK, resolvers=[], ipv6=False, run=firewall)
