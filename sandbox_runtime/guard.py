@@ -196,9 +196,13 @@ def install_audit_hook(policy: RuntimePolicy, users: dict[str, Any],
         return frame
 
     def is_user(frame: FrameType) -> bool:
-        """User code: run with the user's builtins, or from a file user code wrote (/workspace is on the path:
-        a module written there imports with the real builtins, but its frames are still the user's)."""
-        return frame.f_builtins is users or under(frame.f_code.co_filename, writable_paths)
+        """User code: run with the user's builtins; or from a file user code wrote (/workspace is on the path:
+        a module written there imports with the real builtins, but its frames are still the user's); or code
+        compiled from a string by a library (timeit, cProfile.run, pdb.run run strings the user passed in
+        namespaces with the real builtins). Only the frozen import machinery is exempt."""
+        filename = frame.f_code.co_filename
+        return (frame.f_builtins is users or under(filename, writable_paths)
+                or (filename.startswith("<") and not filename.startswith("<frozen ")))
 
     def by_user() -> bool:
         """The frame that raised the event is user code, or a pass-through module called by user code (or

@@ -140,6 +140,18 @@ def test_introspection_escapes_cannot_use_what_they_reach(guarded: tuple[Runtime
         assert not (workspace / "pwned").exists()
 
 
+def test_code_a_library_runs_from_a_string_is_user_code(guarded: tuple[Runtime, Path]) -> None:
+    runtime, _ = guarded
+    done, _ = runtime.run("import timeit\ntimeit.timeit(\"open('/etc/hostname').read()\", number=1)")
+    assert done["status"] == "error" and done["error"]["type"] == "FilesystemPolicyError", done
+    done, _ = runtime.run("import timeit\ntimeit.timeit(\"import sys; sys._getframe()\", number=1)")
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "sys._getframe", done
+    # ...while libraries that generate code for themselves keep working.
+    done, _ = runtime.run("import dataclasses, collections\n@dataclasses.dataclass(frozen=True)\nclass P:\n"
+                          "    x: int = 1\nT = collections.namedtuple('T', 'a')\n(P().x, T(2).a, repr(P()))")
+    assert done["status"] == "success" and done["result"]["repr"] == "(1, 2, 'P(x=1)')", done
+
+
 def test_files_outside_the_policy_are_refused_with_a_permission_error_naming_it(
         guarded: tuple[Runtime, Path]) -> None:
     runtime, workspace = guarded
