@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import uuid
@@ -76,7 +77,8 @@ def parse_sse(response: requests.Response) -> Iterator[dict[str, Any]]:
             fields[name] = value
 
 
-def _docker_ready() -> bool:
+def docker_ready() -> bool:
+    """A Docker engine answers and has the sandbox image."""
     try:
         client = docker.from_env(timeout=10)
         client.ping()
@@ -96,7 +98,7 @@ def _remove_test_containers(prefix: str) -> None:
 @pytest.fixture(scope="session")
 def services_ready() -> None:
     require(shutil.which("redis-server") is not None, "redis-server is not installed (run `make test`)")
-    require(_docker_ready(), f"no Docker engine or no {IMAGE} image (run `make test`)")
+    require(docker_ready(), f"no Docker engine or no {IMAGE} image (run `make test`)")
 
 
 @pytest.fixture(scope="session")
@@ -104,22 +106,32 @@ def log_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack-logs")
 
 
-@pytest.fixture(scope="session")
-def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def running_cluster(name: str, log_root: Path, *, workers: int = 1, audited: bool = False,
+                    **settings: str) -> Iterator[Cluster]:
+    """A stack of its own (Redis, the API, `workers` worker hosts) with TEST_SETTINGS and `settings`; its
+    sandboxes are removed afterwards. audited: check at the end that every job it ran has its audit record."""
+    prefix = f"{name}-{uuid.uuid4().hex[:8]}"
     try:
-        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "main",
-                               **TEST_SETTINGS) as (running, url):
+        with stack.local_stack(workers=workers, worker_prefix=prefix, log_dir=log_root / prefix,
+                               **{**TEST_SETTINGS, **settings}) as (running, url):
             cluster = Cluster(running, url, prefix)
             yield cluster
-            assert_every_job_is_audited(cluster)
+            if audited:
+                assert_every_job_is_audited(cluster)
     finally:
         _remove_test_containers(prefix)
 
 
-def assert_every_job_is_audited(cluster: Cluster, headers: dict[str, str] | None = None) -> None:
+@pytest.fixture(scope="session")
+def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
+    with running_cluster("test", log_root, audited=True) as running:
+        yield running
+
+
+def assert_every_job_is_audited(cluster: Cluster, headers: dict[str, str] | None = None) -> set[str]:
     """Every job this cluster's Redis still holds has its audit record (open or final): run at the end of a
-    session, this covers every execution of the test run on that cluster."""
+    session, this covers every execution of the test run on that cluster. Returns those job ids."""
     client = redis.Redis.from_url(cluster.stack.env["REDIS_URL"])
     stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
     audited: set[str] = set()
@@ -132,6 +144,7 @@ def assert_every_job_is_audited(cluster: Cluster, headers: dict[str, str] | None
         if cursor is None:
             break
     assert stored <= audited, f"{len(stored - audited)} of {len(stored)} jobs have no audit record"
+    return stored
 
 
 def _open_policy_dir(root: Path) -> Path:
@@ -155,24 +168,12 @@ def open_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     The container is the security boundary: the attacks against it run here, with `import os`, `socket`
     and `ctypes` allowed, so they prove the container and not the policy layer in front of it.
     """
-    prefix = f"open-{uuid.uuid4().hex[:8]}"
-    try:
-        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / "open",
-                               **{**TEST_SETTINGS, "POLICY_DIR": str(_open_policy_dir(log_root))}) as (running, url):
-            cluster = Cluster(running, url, prefix)
-            yield cluster
-            assert_every_job_is_audited(cluster)
-    finally:
-        _remove_test_containers(prefix)
+    with running_cluster("open", log_root, audited=True, POLICY_DIR=str(_open_policy_dir(log_root))) as running:
+        yield running
 
 
 @pytest.fixture
 def own_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     """A separate small stack (own Redis, API, one worker) for tests that break their worker."""
-    prefix = f"own-{uuid.uuid4().hex[:8]}"
-    try:
-        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / prefix,
-                               **{**TEST_SETTINGS, "POOL_SIZE": "1", "PRELOAD_MODULES": "json"}) as (running, url):
-            yield Cluster(running, url, prefix)
-    finally:
-        _remove_test_containers(prefix)
+    with running_cluster("own", log_root, POOL_SIZE="1", PRELOAD_MODULES="json") as running:
+        yield running

@@ -33,6 +33,7 @@ import pytest
 
 from core.settings import Settings
 from tests.conftest import require
+from tests.integration.conftest import docker_ready
 from workers import egress
 from workers.egress import EgressNetwork
 from workers.hardening import LABEL_WORKER, sandbox_container_config
@@ -51,16 +52,6 @@ WAIT_S = 30.0
 def ip(*args: str) -> str:
     """Run `ip args` (iproute2) and return its output."""
     return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
-
-
-def _docker_ready() -> bool:
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-        client.images.get(IMAGE)
-        return True
-    except Exception:
-        return False
 
 
 def _taken_ranges(client: docker.DockerClient) -> list[ipaddress.IPv4Network]:
@@ -228,7 +219,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def client() -> docker.DockerClient:
-    require(_docker_ready(), f"no Docker engine or no {IMAGE} image (run `make test`)")
+    require(docker_ready(), f"no Docker engine or no {IMAGE} image (run `make test`)")
     require(os.geteuid() == 0, "installing the egress firewall needs root")
     require(shutil.which("ip") is not None and shutil.which("iptables") is not None, "iproute2 or iptables missing")
     return docker.from_env(timeout=60)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ import pytest
 import requests
 import stack
 
-from tests.integration.conftest import TEST_SETTINGS, Cluster, _remove_test_containers, parse_sse
+from tests.integration.conftest import Cluster, parse_sse, running_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker]
 
@@ -89,13 +88,8 @@ def test_flower_sees_the_worker_and_the_execute_task(cluster: Cluster) -> None:
 
 @pytest.fixture
 def two_hosts(services_ready: None, log_root: Path) -> Iterator[Cluster]:
-    prefix = f"scale-{uuid.uuid4().hex[:8]}"
-    settings = {**TEST_SETTINGS, "POOL_SIZE": "2", "PRELOAD_MODULES": "json"}
-    try:
-        with stack.local_stack(workers=2, worker_prefix=prefix, log_dir=log_root / prefix, **settings) as (s, url):
-            yield Cluster(s, url, prefix)
-    finally:
-        _remove_test_containers(prefix)
+    with running_cluster("scale", log_root, workers=2, POOL_SIZE="2", PRELOAD_MODULES="json") as running:
+        yield running
 
 
 @pytest.mark.slow

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-import stack
 
-from tests.integration.conftest import TEST_SETTINGS, Cluster, _remove_test_containers
+from tests.integration.conftest import Cluster, running_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
 
-SMALL_HOSTS = {**TEST_SETTINGS, "POOL_SIZE": "1", "SESSION_POOL_SIZE": "1", "MAX_SESSIONS_PER_HOST": "3",
+SMALL_HOSTS = {"POOL_SIZE": "1", "SESSION_POOL_SIZE": "1", "MAX_SESSIONS_PER_HOST": "3",
                "PRELOAD_MODULES": "json"}
 
 
 @pytest.fixture
 def two_hosts(services_ready: None, log_root: Path) -> Iterator[Cluster]:
-    prefix = f"two-{uuid.uuid4().hex[:8]}"
-    try:
-        with stack.local_stack(workers=2, worker_prefix=prefix, log_dir=log_root / prefix, **SMALL_HOSTS) as (s, url):
-            yield Cluster(s, url, prefix)
-    finally:
-        _remove_test_containers(prefix)
+    with running_cluster("two", log_root, workers=2, **SMALL_HOSTS) as running:
+        yield running
 
 
 def _create(cluster: Cluster) -> requests.Response:
@@ -77,13 +71,8 @@ def test_losing_a_host_loses_its_sessions_and_their_pending_jobs_quickly(two_hos
 
 @pytest.fixture
 def short_idle(services_ready: None, log_root: Path) -> Iterator[Cluster]:
-    prefix = f"idle-{uuid.uuid4().hex[:8]}"
-    settings = {**SMALL_HOSTS, "SESSION_IDLE_TIMEOUT": "1500"}
-    try:
-        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / prefix, **settings) as (s, url):
-            yield Cluster(s, url, prefix)
-    finally:
-        _remove_test_containers(prefix)
+    with running_cluster("idle", log_root, **SMALL_HOSTS, SESSION_IDLE_TIMEOUT="1500") as running:
+        yield running
 
 
 def test_an_idle_session_expires_and_its_container_goes(short_idle: Cluster) -> None:

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
-import stack
 
-from tests.integration.conftest import TEST_SETTINGS, Cluster, _remove_test_containers
+from tests.integration.conftest import Cluster, assert_every_job_is_audited, running_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker]
 
@@ -39,16 +37,10 @@ class Client:
 
 @pytest.fixture(scope="module")
 def tenant_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
-    prefix = f"tenants-{uuid.uuid4().hex[:8]}"
-    settings = {**TEST_SETTINGS, "POOL_SIZE": "2", "SESSION_POOL_SIZE": "2",
-                "PENNY_API_KEYS": f"{KEY_A}:acme,{KEY_B}:beta,{KEY_SMALL}:small",
-                "PENNY_ADMIN_KEYS": ADMIN, "TENANT_QUOTAS": "small:1:1"}
-    try:
-        with stack.local_stack(workers=1, worker_prefix=prefix, log_dir=log_root / prefix,
-                               **settings) as (running, url):
-            yield Cluster(running, url, prefix)
-    finally:
-        _remove_test_containers(prefix)
+    with running_cluster("tenants", log_root, POOL_SIZE="2", SESSION_POOL_SIZE="2",
+                         PENNY_API_KEYS=f"{KEY_A}:acme,{KEY_B}:beta,{KEY_SMALL}:small", PENNY_ADMIN_KEYS=ADMIN,
+                         TENANT_QUOTAS="small:1:1") as running:
+        yield running
 
 
 def test_without_a_valid_key_nothing_is_served(tenant_cluster: Cluster) -> None:
@@ -145,10 +137,7 @@ def test_the_audit_trail_records_every_execution(tenant_cluster: Cluster) -> Non
     assert Client(tenant_cluster.url, KEY_A).call("GET", "/api/v1/audit").status_code == 403
 
     # Every job this cluster ever stored has its record (open or final)...
-    client = redis.Redis.from_url(tenant_cluster.stack.env["REDIS_URL"])
-    stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
-    audited = {r["jobId"] for r in _audit(tenant_cluster)}
-    assert stored and stored <= audited
+    assert assert_every_job_is_audited(tenant_cluster, headers={"Authorization": f"Bearer {ADMIN}"})
     # ...and reaches the append-only file.
     path = Path(tenant_cluster.stack.env["AUDIT_LOG_PATH"])
     deadline = time.monotonic() + 30
