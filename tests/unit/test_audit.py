@@ -80,8 +80,10 @@ def test_queries_filter_by_tenant_status_and_time_and_page_with_a_cursor(client:
     assert [r["jobId"] for r in second] == ["j4", "j3", "j2"]
     third, cursor = trail.query(AuditQuery(limit=3, before=cursor))
     assert [r["jobId"] for r in third] == ["j1", "j0"] and cursor is None
-    newest_ms = int(first[1]["auditId"].split("-")[0])
-    assert trail.query(AuditQuery(since_ms=newest_ms + 1))[0] == []  # nothing ended (or opened) later
+    # The open job was accepted after the others ended, possibly in a later millisecond.
+    latest_ms = max(int(first[1]["auditId"].split("-")[0]), first[0]["acceptedMs"])
+    assert trail.query(AuditQuery(since_ms=latest_ms + 1))[0] == []  # nothing ended (or opened) later
+    assert [r["jobId"] for r in trail.query(AuditQuery(since_ms=first[0]["acceptedMs"]))[0]][:1] == ["open"]
 
 
 def test_the_archiver_writes_each_record_once_and_retries_after_a_failed_write(
