@@ -103,9 +103,7 @@ class Services:
         client = client or redis.Redis.from_url(settings.redis_url, health_check_interval=30,
                                                 socket_connect_timeout=2)
         registry = WorkerRegistry(client, ttl_s=settings.heartbeat_ttl_seconds)
-        store = JobStore(client, retention_s=settings.job_retention_seconds,
-                         audit_maxlen=settings.audit_stream_maxlen,
-                         audit_include_code=settings.audit_include_code)
+        store = JobStore.from_settings(client, settings)
         return cls(
             settings=settings,
             redis=client,

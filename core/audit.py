@@ -15,7 +15,6 @@ lists into objects), so every fragment is made here with json.dumps.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ from typing import Any, cast
 import redis
 
 from core import keys
-from core.models import ExecutionRequest, ExecutionResult, JobStatus
+from core.models import ExecutionRequest, ExecutionResult, JobStatus, iso_time
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +40,6 @@ ARCHIVE_RECLAIM_MS = 30_000
 RETRY_S = 1.0
 MAX_QUERY_LIMIT = 1000
 QUERY_BATCH = 500
-
-
-def iso(ms: int) -> str:
-    """Milliseconds since the epoch as an ISO 8601 UTC timestamp."""
-    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def _kind(request: ExecutionRequest) -> str:
@@ -62,7 +56,7 @@ def base_record(job_id: str, request: ExecutionRequest, accepted_ms: int, *, inc
         "tenant": request.tenant,
         "sessionId": request.session_id,
         "kind": _kind(request),
-        "acceptedAt": iso(accepted_ms),
+        "acceptedAt": iso_time(accepted_ms),
         "acceptedMs": accepted_ms,
         "codeSha256": hashlib.sha256(code).hexdigest(),
         "codeBytes": len(code),
@@ -79,7 +73,7 @@ def queued_suffix() -> str:
 
 
 def running_suffix(worker: str, started_ms: int) -> str:
-    return json.dumps({"status": JobStatus.RUNNING.value, "worker": worker, "startedAt": iso(started_ms)})
+    return json.dumps({"status": JobStatus.RUNNING.value, "worker": worker, "startedAt": iso_time(started_ms)})
 
 
 def final_suffix(result: ExecutionResult, finished_ms: int) -> str:
@@ -88,7 +82,7 @@ def final_suffix(result: ExecutionResult, finished_ms: int) -> str:
     return json.dumps({
         "status": result.status.value,
         "worker": result.worker,
-        "finishedAt": iso(finished_ms),
+        "finishedAt": iso_time(finished_ms),
         "queuedMs": result.metrics.queued_ms,
         "durationMs": result.metrics.duration_ms,
         "cpuMs": result.metrics.cpu_ms,
@@ -112,6 +106,13 @@ class AuditQuery:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry_record(entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any]:
+    """A stream entry as its audit record, with `auditId` (the entry id: the cursor, and the file's key)."""
+    record: dict[str, Any] = json.loads(_text(fields.get(b"data", fields.get("data", b"{}"))))
+    record["auditId"] = _text(entry_id)
+    return record
 
 
 class AuditTrail:
@@ -149,9 +150,8 @@ class AuditTrail:
             if not batch:
                 return records, None
             for entry_id, fields in batch:
-                cursor = _text(entry_id)
-                record = json.loads(_text(fields[b"data"] if b"data" in fields else fields["data"]))
-                record["auditId"] = cursor
+                record = _entry_record(entry_id, fields)
+                cursor = record["auditId"]
                 if self._matches(record, query, int(cursor.split("-")[0])):
                     records.append(record)
                     if len(records) == limit:
@@ -186,11 +186,8 @@ class AuditArchiver:
                 raise
 
     def _write(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
-        lines = []
-        for entry_id, fields in entries:
-            record = json.loads(_text(fields.get(b"data", fields.get("data", b"{}"))))
-            record["auditId"] = _text(entry_id)
-            lines.append(json.dumps(record, separators=(",", ":")) + "\n")
+        lines = [json.dumps(_entry_record(entry_id, fields), separators=(",", ":")) + "\n"
+                 for entry_id, fields in entries]
         os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
         # One write of whole lines with O_APPEND: several archivers may share the file without interleaving.
         fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)

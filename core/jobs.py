@@ -18,6 +18,7 @@ import redis
 
 from core import audit, keys
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
+from core.settings import Settings
 
 
 def now_ms() -> int:
@@ -143,6 +144,12 @@ class JobStore:
         self._finish = client.register_script(_FINISH)
         self._append = client.register_script(_APPEND)
         self._request_cancel = client.register_script(_REQUEST_CANCEL)
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> JobStore:
+        """The store with the retention and audit choices of settings (the API and every worker host)."""
+        return cls(client, retention_s=settings.job_retention_seconds, audit_maxlen=settings.audit_stream_maxlen,
+                   audit_include_code=settings.audit_include_code)
 
     def create(self, job_id: str, request: ExecutionRequest, *, max_active: int = 1 << 30) -> JobEvent | None:
         """Store a new queued job, its `queued` event and its open audit record; returns that event, or

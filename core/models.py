@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+def iso_time(ms: int) -> str:
+    """Milliseconds since the epoch as the API's ISO 8601 UTC timestamp."""
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).isoformat(timespec="milliseconds")
 
 
 class JobStatus(enum.StrEnum):

@@ -17,7 +17,7 @@ import redis
 
 from core import keys
 from core.jobs import JobStore, now_ms
-from core.models import JobStatus, SessionStatus
+from core.models import JobStatus, SessionStatus, iso_time
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ class SessionRecord:
         return {
             "sessionId": self.session_id,
             "status": self.status.value,
-            "createdAt": _iso(self.created_ms),
-            "lastUsedAt": _iso(self.last_used_ms),
-            "expiresAt": _iso(self.expires_ms),
+            "createdAt": iso_time(self.created_ms),
+            "lastUsedAt": iso_time(self.last_used_ms),
+            "expiresAt": iso_time(self.expires_ms),
             "executionCount": self.execution_count,
             "variables": self.variables,
             "packages": [],
@@ -94,12 +94,6 @@ class Reservation(enum.Enum):
     RESERVED = "reserved"
     WORKER_FULL = "worker_full"
     TENANT_FULL = "tenant_full"
-
-
-def _iso(ms: int) -> str:
-    import datetime
-
-    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def _text(value: Any) -> str:

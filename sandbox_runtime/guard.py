@@ -162,9 +162,6 @@ def install_audit_hook(policy: RuntimePolicy, users: dict[str, Any],
     process_events, denied_events, path_events = PROCESS_EVENTS, DENIED_EVENTS, dict(PATH_EVENTS)
     two_path_events, pass_through, denied_setattr = TWO_PATH_EVENTS, PASS_THROUGH_MODULES, DENIED_SETATTR
     blocked_paths, writable_paths = policy.blocked_paths, policy.writable_paths
-    # Libraries: the import path as it is now (before any user code), without what user code can write.
-    library_roots = LIBRARY_ROOTS + tuple(entry for entry in sys.path if entry.startswith("/") and not any(
-        entry == root or entry.startswith(root.rstrip("/") + "/") for root in writable_paths))
     write_flags, violation_error, fs_error = WRITE_FLAGS, PolicyViolationError, FilesystemPolicyError
     own_globals = globals()
     watched = process_events | denied_events | frozenset(path_events) | {"open", "object.__setattr__",
@@ -173,6 +170,10 @@ def install_audit_hook(policy: RuntimePolicy, users: dict[str, Any],
 
     def under(path: str, roots: tuple[str, ...]) -> bool:
         return any_(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+    # Libraries: the import path as it is now (before any user code), without what user code can write.
+    library_roots = LIBRARY_ROOTS + tuple(entry for entry in sys.path
+                                          if entry.startswith("/") and not under(entry, writable_paths))
 
     def normalize(raw: Any) -> str | None:
         if raw is None or isinstance_(raw, int_):

@@ -56,9 +56,7 @@ class WorkerHost:
             settings.redis_url, health_check_interval=30, socket_connect_timeout=2,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError])
-        self.store = JobStore(self._redis, retention_s=settings.job_retention_seconds,
-                              audit_maxlen=settings.audit_stream_maxlen,
-                              audit_include_code=settings.audit_include_code)
+        self.store = JobStore.from_settings(self._redis, settings)
         self.registry = WorkerRegistry(self._redis, ttl_s=settings.heartbeat_ttl_seconds)
         self._docker = docker.from_env(timeout=60)
         self.sessions = SessionStore(self._redis, self.store, retention_s=settings.job_retention_seconds)
