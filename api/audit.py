@@ -8,11 +8,20 @@ from flask import Blueprint, Response, jsonify, request
 
 from api.auth import require_admin
 from api.context import services as current_services
+from api.sse import is_stream_id
 from core.audit import MAX_QUERY_LIMIT, AuditQuery
 from core.errors import ValidationFailed
 from core.models import JobStatus
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")
+
+# Times become bounds of a Redis stream range, whose ids are unsigned 64-bit milliseconds.
+MAX_TIME_MS = 2**64 - 1
+
+
+def _is_decimal(raw: str) -> bool:
+    """ASCII digits only (str.isdigit also admits '²' and other scripts' digits), few enough for int() and u64."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 20
 
 
 def _time_ms(name: str) -> int | None:
@@ -20,21 +29,26 @@ def _time_ms(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if raw.isdigit():
-        return int(raw)
-    try:
-        moment = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationFailed(f"{name} must be an ISO 8601 time or milliseconds since the epoch",
-                               details={"fields": {name: raw}}) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return int(moment.timestamp() * 1000)
+    invalid = ValidationFailed(f"{name} must be an ISO 8601 time from 1970 on, or milliseconds since the epoch",
+                               details={"fields": {name: raw}})
+    if _is_decimal(raw):
+        moment_ms = int(raw)
+    else:
+        try:
+            moment = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise invalid from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        moment_ms = int(moment.timestamp() * 1000)
+    if not 0 <= moment_ms <= MAX_TIME_MS:
+        raise invalid
+    return moment_ms
 
 
 def _limit() -> int:
     raw = request.args.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_QUERY_LIMIT:
+    if not _is_decimal(raw) or not 1 <= int(raw) <= MAX_QUERY_LIMIT:
         raise ValidationFailed(f"limit must be an integer from 1 to {MAX_QUERY_LIMIT}",
                                details={"fields": {"limit": raw}})
     return int(raw)
@@ -50,11 +64,10 @@ def _status() -> str | None:
 
 def _cursor() -> str | None:
     cursor = request.args.get("cursor") or None
-    if cursor is not None:
-        left, dash, right = cursor.partition("-")
-        if not (left.isdigit() and dash and right.isdigit()):
-            raise ValidationFailed("cursor must be the nextCursor of a previous page",
-                                   details={"fields": {"cursor": cursor}})
+    # "0-0" is a stream id but no page's cursor: nothing comes before it (and Redis refuses "(0-0" as a bound).
+    if cursor is not None and (not is_stream_id(cursor) or cursor == "0-0"):
+        raise ValidationFailed("cursor must be the nextCursor of a previous page",
+                               details={"fields": {"cursor": cursor}})
     return cursor
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
+from api.json_body import decode_json_body
 from api.services import Services
 from core.errors import UnsupportedMediaType, ValidationFailed
 
@@ -17,13 +18,12 @@ def services() -> Services:
 
 
 def parse_json_body() -> dict[str, Any]:
-    """The request's JSON object, or the 415/400 envelope."""
+    """The request's JSON object, or the 415/400 envelope (413 past the app's MAX_CONTENT_LENGTH)."""
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    return body
+    # Decoded here, not by request.get_json: nesting and string encodability are checked before anything
+    # (marshmallow, Redis, the job store) walks or encodes the values (see api.json_body).
+    return decode_json_body(request.get_data(cache=True))
 
 
 def load_body(schema: Schema) -> dict[str, Any]:

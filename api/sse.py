@@ -9,7 +9,9 @@ from typing import Any
 from core.errors import ValidationFailed
 
 KEEPALIVE = b": keepalive\n\n"
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# ASCII digits only: `\d` would also admit other scripts' digits, which Redis refuses.
+_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_MAX_STREAM_ID_PART = 2**64 - 1
 
 
 def format_event(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
@@ -18,12 +20,18 @@ def format_event(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
     return f"id: {event_id}\nevent: {event_type}\ndata: {payload}\n\n".encode()
 
 
+def is_stream_id(text: str) -> bool:
+    """Whether text is a Redis stream entry id, `<ms>-<seq>` with each part at most 2**64-1 (else Redis errs)."""
+    match = _STREAM_ID.fullmatch(text)
+    return match is not None and all(int(part) <= _MAX_STREAM_ID_PART for part in match.groups())
+
+
 def parse_last_event_id(raw: str | None) -> str:
     """The stream position to resume after: a Last-Event-ID we issued, or the start."""
     if raw is None or raw.strip() == "":
         return "0-0"
     raw = raw.strip()
-    if not _STREAM_ID.match(raw):
+    if not is_stream_id(raw):
         raise ValidationFailed("Last-Event-ID is not an event id of this stream",
                                details={"lastEventId": raw})
     return raw

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import fakeredis
@@ -50,7 +51,7 @@ def redis_client() -> fakeredis.FakeRedis:
 
 def make_client(redis_client: fakeredis.FakeRedis, *, run: bool = True,
                 **settings: Any) -> tuple[FlaskClient, FakeWorker]:
-    config = Settings(max_execution_time=5000, max_code_bytes=1000, max_queue_depth=3, **settings)
+    config = Settings(**{"max_execution_time": 5000, "max_code_bytes": 1000, "max_queue_depth": 3, **settings})
     worker = FakeWorker(JobStore(redis_client, retention_s=60), run=run)
     app = create_app(config, client=redis_client, dispatcher=worker)
     return app.test_client(), worker
@@ -223,3 +224,111 @@ def test_without_strict_the_code_runs_and_the_findings_come_back(redis_client: f
     assert worker.enqueued == [job_id]
     record = JobStore(redis_client, retention_s=60).get(job_id)
     assert record is not None and record.request.findings[0]["rule"] == "blocked_import"
+
+
+# ---- no request body or parameter reaches a 500 (regressions found by tests/unit/test_api_fuzz.py) ----------
+
+def _post_raw(client: FlaskClient, path: str, body: str | bytes) -> Any:
+    return client.post(path, data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/execute", "/api/v1/jobs", "/api/v1/validate"])
+def test_a_lone_surrogate_in_code_is_400_naming_the_field(redis_client: fakeredis.FakeRedis, path: str) -> None:
+    client, worker = make_client(redis_client)
+    body = assert_envelope(_post_raw(client, path, '{"code": "x = 1  # \\ud800"}'), 400, "validation_error")
+    assert "code" in body["error"]["details"]["fields"] and "\\ud800" in body["error"]["message"]
+    assert worker.enqueued == []
+
+
+def test_a_lone_surrogate_anywhere_is_400_naming_where(redis_client: fakeredis.FakeRedis) -> None:
+    client, worker = make_client(redis_client)
+    body = assert_envelope(_post_raw(client, "/api/v1/jobs", '{"code": "1", "variables": {"a": [1, {"\\udfff": 2}]}}'),
+                           400, "validation_error")
+    assert body["error"]["details"]["fields"] == {"variables": ["not valid Unicode at variables.a[1].\\udfff"]}
+    for field in ('"sessionId": "\\ud800"', '"packages": ["\\ud800"]'):
+        body = assert_envelope(_post_raw(client, "/api/v1/jobs", '{"code": "1", ' + field + "}"), 400,
+                               "validation_error")
+        assert field.split(":")[0].strip('"') in body["error"]["details"]["fields"]
+    assert worker.enqueued == []
+
+
+def test_a_surrogate_pair_is_text_and_runs(redis_client: fakeredis.FakeRedis) -> None:
+    client, worker = make_client(redis_client)
+    response = _post_raw(client, "/api/v1/jobs", '{"code": "print(\'\\ud83d\\ude00\')"}')
+    assert response.status_code == 202 and len(worker.enqueued) == 1
+    record = JobStore(redis_client, retention_s=60).get(worker.enqueued[0])
+    assert record is not None and record.request.code == "print('\U0001f600')"
+
+
+@pytest.mark.parametrize("depth", [900, 5000, 100_000])
+def test_variables_nested_too_deep_are_400_naming_the_limit(redis_client: fakeredis.FakeRedis, depth: int) -> None:
+    client, worker = make_client(redis_client)
+    raw = '{"code": "1", "variables": {"a": ' + "[" * depth + "]" * depth + "}}"
+    body = assert_envelope(_post_raw(client, "/api/v1/jobs", raw), 400, "validation_error")
+    assert body["error"]["message"] == "JSON nesting deeper than 64 levels"
+    assert body["error"]["details"]["maxDepth"] == 64 and worker.enqueued == []
+
+
+def test_nesting_up_to_the_limit_is_accepted(redis_client: fakeredis.FakeRedis) -> None:
+    client, worker = make_client(redis_client)
+    inner = 64 - 2  # the body's object and `variables` are two levels
+    raw = '{"code": "1", "variables": {"a": ' + "[" * inner + '"[[{\\"[["' + "]" * inner + "}}"  # brackets in a string
+    assert _post_raw(client, "/api/v1/jobs", raw).status_code == 202 and len(worker.enqueued) == 1
+    too_deep = '{"code": "1", "variables": {"a": ' + "[" * (inner + 1) + "]" * (inner + 1) + "}}"
+    assert_envelope(_post_raw(client, "/api/v1/jobs", too_deep), 400, "validation_error")
+
+
+@pytest.mark.parametrize("raw, words", [
+    ('{"code": "1", "variables": {"a": NaN}}', "NaN"),
+    ('{"code": "1", "variables": {"a": -Infinity}}', "Infinity"),
+    ('{"code": "1", "variables": {"a": 1e999}}', "out of range"),
+    ('{"code": "1", "variables": {"a": ' + "9" * 5000 + "}}", "digits"),
+    (b'{"code": "\xed\xa0\x80"}', "not UTF-8"),
+    (b'{"code": "\xff"}', "not UTF-8"),
+    ('{"code": "1",}', "not valid JSON"),
+])
+def test_what_is_not_json_is_400(redis_client: fakeredis.FakeRedis, raw: str | bytes, words: str) -> None:
+    client, worker = make_client(redis_client)
+    body = assert_envelope(_post_raw(client, "/api/v1/jobs", raw), 400, "validation_error")
+    assert words in body["error"]["message"] and worker.enqueued == []
+
+
+@pytest.mark.parametrize("code", ["-" * 100_000 + "1", "1" + "+1" * 20_000, "(" * 10_000 + ")" * 10_000,
+                                  "lambda:" * 1000 + "1", "x" + ".a" * 50_000])
+def test_code_nested_too_deep_to_parse_is_a_syntax_error_finding(redis_client: fakeredis.FakeRedis,
+                                                                 code: str) -> None:
+    client, _ = make_client(redis_client, max_code_bytes=200_000)
+    report = client.post("/api/v1/validate", json={"code": code})
+    assert report.status_code == 200
+    assert report.get_json()["errors"][0]["rule"] == "syntax_error"
+    assert_envelope(client.post("/api/v1/execute", json={"code": code, "strict": True}), 422, "policy_violation")
+
+
+@pytest.mark.parametrize("event_id", ["١-١", "²-1", "18446744073709551616-0", "1-99999999999999999999"])
+def test_a_last_event_id_redis_would_refuse_is_400(redis_client: fakeredis.FakeRedis, event_id: str) -> None:
+    client, _ = make_client(redis_client)
+    job_id = client.post("/api/v1/jobs", json={"code": "1"}).get_json()["jobId"]
+    assert_envelope(client.get(f"/api/v1/jobs/{job_id}/events", query_string={"lastEventId": event_id}), 400,
+                    "validation_error")
+    last = client.get(f"/api/v1/jobs/{job_id}/events",
+                      query_string={"lastEventId": "18446744073709551615-18446744073709551615"})
+    assert last.status_code == 200 and last.get_data() == b""
+
+
+@pytest.mark.parametrize("query", [{"limit": "²"}, {"limit": "9" * 5000}, {"since": "²"}, {"until": "9" * 30},
+                                   {"since": "0001-01-01"}, {"cursor": "18446744073709551616-0"},
+                                   {"cursor": "١-١"}, {"cursor": "0-0"}])
+def test_audit_parameters_redis_would_refuse_are_400(redis_client: fakeredis.FakeRedis,
+                                                     query: dict[str, str]) -> None:
+    client, _ = make_client(redis_client)
+    body = assert_envelope(client.get("/api/v1/audit", query_string=query), 400, "validation_error")
+    assert set(body["error"]["details"]["fields"]) == set(query)
+
+
+def test_a_body_of_escaped_quotes_is_refused_in_linear_time(redis_client: fakeredis.FakeRedis) -> None:
+    # An unterminated string of 100,000 escaped quotes: a string pattern that retries from every quote takes
+    # minutes here (quadratic); the decoder's scan is linear.
+    client, _ = make_client(redis_client)
+    started = time.perf_counter()
+    assert_envelope(_post_raw(client, "/api/v1/jobs", '{"code": "' + '\\"' * 100_000), 400, "validation_error")
+    assert time.perf_counter() - started < 5
