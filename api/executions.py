@@ -35,6 +35,8 @@ bp = Blueprint("executions", __name__, url_prefix="/api/v1")
 
 READ_BLOCK_MS = 1000
 KEEPALIVE_S = 15.0
+# How long DELETE /jobs/{id} waits for the worker to end a running job before the service ends it.
+CANCEL_WAIT_MS = 3000
 # A synchronous /execute waits this long beyond the job's own timeout (queue wait) before answering 202
 # with where to follow the job.
 SYNC_EXTRA_WAIT_S = 120.0
@@ -282,5 +284,14 @@ def cancel_job(job_id: str) -> tuple[Response, int]:
                        details={"jobId": job_id, "status": status.value})
     if status.is_final:
         return jsonify({"jobId": job_id, "status": status.value}), 202
-    # Running: the worker kills it now; the job ends `cancelled` (GET the job or read its events).
-    return jsonify({"jobId": job_id, "status": status.value, "cancelRequested": True}), 202
+    # Running: its worker kills it now. If the worker does not end it in time (it is stuck, or our own
+    # machinery failed), the service ends it itself: a cancelled job always ends within seconds.
+    final = services.store.await_final(job_id, CANCEL_WAIT_MS)
+    if final is None:
+        record = services.store.get(job_id)
+        if record is not None:
+            services.store.finish_without_running(record, JobStatus.CANCELLED, error={
+                "type": "Cancelled", "traceback": [],
+                "message": "cancelled; its worker did not stop it in time, so the service ended it"})
+        final = services.store.await_final(job_id, 0)
+    return jsonify({"jobId": job_id, "status": (final or status).value, "cancelRequested": True}), 202

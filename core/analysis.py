@@ -2,7 +2,10 @@
 
 Rules (each finding has line, col, rule, message):
     syntax_error          the code does not parse
-    blocked_import        `import a.b`, `from a import b`, `__import__('a')`, `importlib.import_module('a')`
+    blocked_import        `import a.b`, `from a import b`, `__import__('a')`, `importlib.import_module('a')` of a
+                          module the import policy does not allow (`allowed` is an allowlist), and a module
+                          reached as another module's attribute (`pathlib.os`, `typing.sys`) that user code
+                          could not import
     blocked_builtin       a blocked builtin called or referenced (eval, exec, compile, __import__, ...)
     introspection         attributes that walk out of the language's object model: __subclasses__,
                           __globals__, __builtins__, __code__, __closure__, frame/generator internals
@@ -22,9 +25,26 @@ INTROSPECTION_ATTRIBUTES = frozenset({
     "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__mro__", "__bases__",
     "__base__", "__getattribute__", "__reduce__", "__reduce_ex__", "__loader__", "__spec__",
     "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "gi_frame", "gi_code", "cr_frame", "cr_code",
-    "ag_frame", "ag_code", "tb_frame", "tb_next", "co_code", "func_globals",
+    "ag_frame", "ag_code", "tb_frame", "tb_next", "co_code", "co_consts", "func_globals", "cell_contents",
+    "__defaults__", "__kwdefaults__",
 })
 NATIVE_MODULES = frozenset({"ctypes", "cffi", "_ctypes"})
+# Modules libraries keep as attributes (pathlib.os, typing.sys, subprocess._posixsubprocess): reaching one
+# that way is an import of it.
+ALIASED_MODULES = frozenset({
+    "os", "sys", "subprocess", "socket", "ctypes", "shutil", "importlib", "builtins", "gc", "signal", "posix",
+    "_posixsubprocess", "_signal", "_socket", "_ctypes", "_pickle", "_thread", "_imp", "marshal", "pickle",
+    "multiprocessing", "pty", "resource", "inspect", "_io",
+})
+# Links a literal path may go through, as the run-time layer resolves them (sandbox_runtime.paths).
+# Writable mounts outside allowedPaths that the run-time layer refuses to write (README, Security).
+UNWRITABLE_SHARED = ("/dev/shm", "/dev/mqueue")
+# The kernel's request and result pipes (sandbox_runtime.kernel).
+PROTOCOL_FDS = (3, 4)
+KNOWN_LINKS = (("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/stdout", "/proc/self/fd/1"),
+               ("/dev/stderr", "/proc/self/fd/2"))
+# Python's own compiler refuses such code too (RecursionError during compilation).
+TOO_DEEP_MESSAGE = "the code nests too deeply to parse"
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,11 @@ class CodeAnalyzer:
         self._imports = imports
         self._filesystem = filesystem
 
+    @property
+    def enforced(self) -> bool:
+        """The policies block something (else the run-time layer is off, and so is the allowlist here)."""
+        return self._imports.blocks_anything or bool(self._filesystem.blocked_paths)
+
     def analyze(self, code: str) -> Analysis:
         try:
             tree = ast.parse(code, filename="<cell>")
@@ -68,15 +93,21 @@ class CodeAnalyzer:
             return Analysis((finding,), ())
         except ValueError as exc:  # NUL bytes
             return Analysis((Finding(1, 0, "syntax_error", str(exc)),), ())
-        visitor = _Visitor(self._imports, self._filesystem)
-        visitor.visit(tree)
+        except (RecursionError, MemoryError):  # the parser's nesting limit ('-' * 10**5 + '1' is a MemoryError)
+            return Analysis((Finding(1, 0, "syntax_error", TOO_DEEP_MESSAGE),), ())
+        visitor = _Visitor(self._imports, self._filesystem, enforced=self.enforced)
+        try:
+            visitor.visit(tree)
+        except RecursionError:  # parsed, but too deep to walk: nothing can be vouched for
+            return Analysis((Finding(1, 0, "syntax_error", TOO_DEEP_MESSAGE),), ())
         return Analysis(tuple(visitor.errors), tuple(visitor.warnings))
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, imports: ImportPolicy, filesystem: FilesystemPolicy) -> None:
+    def __init__(self, imports: ImportPolicy, filesystem: FilesystemPolicy, *, enforced: bool) -> None:
         self._imports = imports
         self._filesystem = filesystem
+        self._enforced = enforced
         self.errors: list[Finding] = []
         self.warnings: list[Finding] = []
 
@@ -89,6 +120,9 @@ class _Visitor(ast.NodeVisitor):
     def _module(self, node: ast.AST, module: str) -> None:
         if self._imports.is_blocked(module):
             self._error(node, "blocked_import", f"import of {module!r} is blocked by the import policy")
+        elif self._enforced and not self._imports.is_allowed(module):
+            self._error(node, "blocked_import", f"import of {module!r} is not allowed by the import policy "
+                        "(its 'allowed' list)")
         if module.split(".")[0] in NATIVE_MODULES:
             self._warn(node, "native_code", f"{module!r} calls native code")
 
@@ -100,7 +134,15 @@ class _Visitor(ast.NodeVisitor):
         if node.module and node.level == 0:
             self._module(node, node.module)
             for alias in node.names:
-                self._module(node, f"{node.module}.{alias.name}")
+                if self._imports.is_blocked(f"{node.module}.{alias.name}"):
+                    self._module(node, f"{node.module}.{alias.name}")
+                elif self._enforced and alias.name in ALIASED_MODULES:
+                    self._alias(node, alias.name)
+
+    def _alias(self, node: ast.AST, module: str) -> None:
+        if self._enforced and (self._imports.is_blocked(module) or not self._imports.is_allowed(module)):
+            self._error(node, "blocked_import", f"{module!r} reached as an attribute is a module user code "
+                        "may not import (import policy)")
 
     def visit_Name(self, node: ast.Name) -> None:  # noqa: N802
         if node.id in self._imports.blocked_builtins:
@@ -111,6 +153,8 @@ class _Visitor(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:  # noqa: N802
         if node.attr in INTROSPECTION_ATTRIBUTES:
             self._error(node, "introspection", f"attribute {node.attr!r} reaches interpreter internals")
+        elif node.attr in ALIASED_MODULES:
+            self._alias(node, node.attr)
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
@@ -122,7 +166,17 @@ class _Visitor(ast.NodeVisitor):
             attribute = _literal_string(node.args[1])
             if attribute in INTROSPECTION_ATTRIBUTES:
                 self._error(node, "introspection", f"attribute {attribute!r} reaches interpreter internals")
-        if name == "open" and literal is not None and literal.startswith("/"):
+            elif attribute in ALIASED_MODULES:
+                self._alias(node, attribute)
+        if name == "open" and node.args and _literal_int(node.args[0]) in PROTOCOL_FDS:
+            self._error(node, "blocked_operation", f"fd {_literal_int(node.args[0])} is the kernel's own pipe")
+        if literal is not None and literal.startswith("/") and name not in ("open", "io.open"):
+            path = _normalized(literal)
+            if _under(path, self._filesystem.blocked_paths) or _under(path, UNWRITABLE_SHARED):
+                self._warn(node, "path_outside_policy", f"{literal!r} leads to {path!r}, outside the filesystem "
+                           "policy")
+        if name in ("open", "io.open") and literal is not None and literal.startswith("/"):
+            literal = _normalized(literal)
             mode = _literal_string(node.args[1]) if len(node.args) > 1 else None
             for keyword in node.keywords:
                 if keyword.arg == "mode":
@@ -131,9 +185,40 @@ class _Visitor(ast.NodeVisitor):
             if writing and not self._filesystem.is_writable(literal):
                 self._warn(node, "path_outside_policy", f"{literal!r} is outside the writable paths "
                            f"({', '.join(self._filesystem.allowed_paths)})")
-            elif any(literal == p or literal.startswith(p + "/") for p in self._filesystem.blocked_paths):
+            elif _under(literal, self._filesystem.blocked_paths) or (writing and _under(literal, UNWRITABLE_SHARED)):
                 self._warn(node, "path_outside_policy", f"{literal!r} is under a blocked path")
         self.generic_visit(node)
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _literal_int(node: ast.AST) -> int | None:
+    value = node.value if isinstance(node, ast.Constant) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _normalized(path: str) -> str:
+    """path with the known links replaced and `.`/`..` taken (what the run-time layer resolves, as far as
+    it can be known without the file system)."""
+    parts: list[str] = []
+    pending = path.split("/")
+    pending.reverse()
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+        current = "/" + "/".join(parts)
+        for link, target in KNOWN_LINKS:
+            if current == link:
+                parts = target.strip("/").split("/")
+    return "/" + "/".join(parts)
 
 
 def _literal_string(node: ast.AST) -> str | None:

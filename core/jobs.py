@@ -266,6 +266,43 @@ class JobStore:
         raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.RUNNING_JOBS))
         return {_text(k): _text(v) for k, v in raw.items()}
 
+    def await_final(self, job_id: str, timeout_ms: int) -> JobStatus | None:
+        """Wait up to timeout_ms for the job to be final; its final status, or None if it still is not."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        newest = cast(list[Any], self._redis.xrevrange(keys.job_events_key(job_id), count=1))
+        after = _text(newest[0][0]) if newest else "0-0"  # read before the status: no result is missed
+        while True:
+            raw = self._redis.hget(keys.job_key(job_id), "status")
+            if raw is None:
+                return None
+            status = JobStatus(_text(raw))
+            if status.is_final:
+                return status
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                return None
+            events = self.read_events(job_id, after=after, block_ms=remaining_ms, count=100)
+            if events:
+                after = events[-1].event_id
+
+    def reap_overdue_jobs(self, *, now: int, grace_ms: int, install_allowance_ms: int) -> list[str]:
+        """End as `error` every running job past its timeout plus grace_ms (plus install_allowance_ms when
+        it installs packages), whatever its worker says: a job never stays running for ever."""
+        reaped: list[str] = []
+        for job_id in self.running_jobs():
+            record = self.get(job_id)
+            if record is None or record.started_ms is None or record.status is not JobStatus.RUNNING:
+                continue
+            allowance = grace_ms + (install_allowance_ms if record.request.packages else 0)
+            if now <= record.started_ms + record.request.timeout_ms + allowance:
+                continue
+            error = {"type": "DeadlineExceeded", "traceback": [],
+                     "message": f"the job did not end within its timeout plus {allowance // 1000} s; "
+                                "the service ended it"}
+            if self.finish_without_running(record, JobStatus.ERROR, error=error):
+                reaped.append(job_id)
+        return reaped
+
     def reap_lost_jobs(self, alive_workers: Iterable[str]) -> list[str]:
         """End as worker_lost every running job whose worker is not alive; returns their ids."""
         alive = set(alive_workers)

@@ -43,7 +43,12 @@ def _names(path: Path, raw: dict[str, Any], dotted_key: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class ImportPolicy:
-    """policies/imports.json: modules and builtins user code may not use."""
+    """policies/imports.json: what user code may import (`allowed`: an allowlist, submodules included;
+    `blocked` refuses inside an allowed package too) and which builtins it may not use.
+
+    A policy that blocks nothing (no module, no builtin, and no blocked path in filesystem.json) switches
+    the second layer off, the allowlist included (see `enforced`).
+    """
 
     allowed: frozenset[str]
     blocked: frozenset[str]
@@ -61,10 +66,23 @@ class ImportPolicy:
             raise ConfigError(f"{path}: key 'blocked' repeats modules of 'allowed': {', '.join(sorted(both))}")
         return policy
 
+    @property
+    def blocks_anything(self) -> bool:
+        return bool(self.blocked or self.blocked_builtins)
+
     def is_blocked(self, module: str) -> bool:
-        """A module is blocked if it, or a package it is inside, is listed."""
+        """A module is blocked if it, or a package it is inside, is listed in `blocked`."""
         parts = module.split(".")
         return any(".".join(parts[:i]) in self.blocked for i in range(1, len(parts) + 1))
+
+    def is_allowed(self, module: str) -> bool:
+        """User code may import module: it or a package it is inside is in `allowed`, and none is blocked
+        (an empty `allowed` list allows everything not blocked)."""
+        parts = module.split(".")
+        prefixes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if any(prefix in self.blocked for prefix in prefixes):
+            return False
+        return not self.allowed or any(prefix in self.allowed for prefix in prefixes)
 
 
 @dataclass(frozen=True)
@@ -98,15 +116,17 @@ def runtime_policy_json(imports: ImportPolicy, filesystem: FilesystemPolicy) -> 
         "blockedBuiltins": sorted(imports.blocked_builtins),
         "blockedPaths": list(filesystem.blocked_paths),
         "writablePaths": list(filesystem.allowed_paths),
+        "allowedModules": sorted(imports.allowed),
     }, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
 class ResourcePolicy:
-    """policies/resources.json: the limits of every sandbox (bytes, percent, milliseconds).
+    """policies/resources.json: the limits of every sandbox (bytes, percent, milliseconds, file counts).
 
-    Mapped onto the container (memory and swap, CPU quota, /workspace and /tmp sizes, RLIMIT_FSIZE) and onto
-    request validation (the largest timeout). An environment variable of the same limit overrides the file.
+    Mapped onto the container (memory and swap, CPU quota, /workspace and /tmp sizes and file counts,
+    RLIMIT_FSIZE) and onto request validation (the largest timeout). An environment variable of the same
+    limit overrides the file.
     """
 
     max_memory_per_session: int
@@ -115,6 +135,7 @@ class ResourcePolicy:
     max_file_size_bytes: int
     workspace_size_bytes: int
     tmp_size_bytes: int
+    max_files: int
 
     # (JSON path, Settings field, minimum)
     FIELDS = (
@@ -124,6 +145,7 @@ class ResourcePolicy:
         ("storage.maxFileSize", "max_file_size_bytes", 1024),
         ("storage.maxTotalStorage", "workspace_size_bytes", 1024 * 1024),
         ("storage.maxTmpStorage", "tmp_size_bytes", 1024 * 1024),
+        ("storage.maxFiles", "max_files", 1024),
     )
 
     @classmethod

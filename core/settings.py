@@ -131,6 +131,9 @@ class Settings:
     max_code_bytes: int = 1024 * 1024
     workspace_size_bytes: int = 100 * 1024 * 1024
     tmp_size_bytes: int = 64 * 1024 * 1024
+    # Files (inodes: files, directories, links) on each of /workspace and /tmp. Bounds what the reset after
+    # a stateless job must remove, and the kernel memory a job's empty files take.
+    max_files: int = 65_536
     max_file_size_bytes: int = 10 * 1024 * 1024
     max_plot_bytes: int = 5 * 1024 * 1024
     max_plots_bytes: int = 20 * 1024 * 1024
@@ -153,6 +156,8 @@ class Settings:
     # Packages: the policies directory, the worker host's wheel cache, and where each sandbox's installed
     # packages live on the host (mounted read-only in the sandbox).
     policy_dir: str = str(Path(__file__).resolve().parent.parent / "policies")
+    # The sandboxes' Docker seccomp profile (Docker's default narrowed; see deploy/seccomp/README.md).
+    seccomp_profile_path: str = str(Path(__file__).resolve().parent.parent / "deploy/seccomp/penny-sandbox.json")
     wheel_cache_dir: str = "/var/cache/penny/wheels"
     site_root: str = "/var/lib/penny/site"
     # Tenants: PENNY_API_KEYS is `key:tenant,...` (none: the API runs open, one tenant "default");
@@ -186,6 +191,7 @@ class Settings:
             "max_code_bytes": lambda n, r: _int(n, r, minimum=1),
             "workspace_size_bytes": lambda n, r: _int(n, r, minimum=1024 * 1024),
             "tmp_size_bytes": lambda n, r: _int(n, r, minimum=1024 * 1024),
+            "max_files": lambda n, r: _int(n, r, minimum=1024),
             "max_file_size_bytes": lambda n, r: _int(n, r, minimum=1024),
             "max_plot_bytes": lambda n, r: _int(n, r, minimum=1024),
             "max_plots_bytes": lambda n, r: _int(n, r, minimum=1024),
@@ -204,6 +210,7 @@ class Settings:
             "session_preload_modules": _modules,
             "log_level": lambda n, r: _str(n, r).upper(),
             "policy_dir": _str,
+            "seccomp_profile_path": _str,
             "wheel_cache_dir": _str,
             "site_root": _str,
             "penny_api_keys": _api_keys,

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox_runtime import protocol
+
 CELL_FILENAME = "<cell>"
 GUARD_FILENAME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 REPR_LIMIT_CHARS = 10_000
@@ -51,7 +53,7 @@ def bounded_repr(value: Any, limit_chars: int = REPR_LIMIT_CHARS) -> str:
 
 def describe_value(value: Any) -> dict[str, str]:
     """The API's {type, repr} of a trailing expression's value."""
-    return {"type": type(value).__name__, "repr": bounded_repr(value)}
+    return {"type": type_name(value), "repr": bounded_repr(value)}
 
 
 def compile_cell(source: str) -> tuple[types.CodeType | None, types.CodeType | None]:
@@ -75,11 +77,22 @@ def format_error(exc: BaseException) -> dict[str, Any]:
     first_user = next((i for i, frame in enumerate(frames) if frame.filename == CELL_FILENAME), len(frames))
     # The policy layer's own frames (the guarded import, the audit hook) say nothing about the user's code.
     te.stack = traceback.StackSummary.from_list([f for f in frames[first_user:] if f.filename != GUARD_FILENAME])
-    lines = [line for chunk in te.format() for line in chunk.splitlines()]
-    message = str(exc)
+    lines = [line[:protocol.MAX_TEXT_CHARS] for chunk in te.format() for line in chunk.splitlines()]
+    if len(lines) > protocol.MAX_TRACEBACK_LINES:
+        lines = [*lines[:protocol.MAX_TRACEBACK_LINES // 2 - 1], "...",
+                 *lines[-(protocol.MAX_TRACEBACK_LINES // 2):]]
+    try:
+        message = str(exc)
+    except Exception:  # a user's __str__ may raise anything
+        message = "<the exception's message could not be shown>"
     if len(message) > REPR_LIMIT_CHARS:
         message = message[:REPR_LIMIT_CHARS] + "..."
-    return {"type": type(exc).__name__, "message": message, "traceback": lines}
+    return {"type": type_name(exc), "message": message, "traceback": lines}
+
+
+def type_name(value: Any) -> str:
+    """The name of value's type, bounded as the protocol requires (a class name can be any length)."""
+    return type(value).__name__[:protocol.MAX_NAME_CHARS]
 
 
 def run_cell(source: str, namespace: dict[str, Any], *,

@@ -1,13 +1,16 @@
-"""Leaving nothing of one job for the next: kill every other process, wipe the writable paths."""
+"""Leaving nothing of one job for the next: kill every other process, remove every IPC object, wipe the
+writable paths."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
-import shutil
 import signal
-import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+from sandbox_runtime.wipe import wipe
 
 
 def _reap_without_blocking() -> None:
@@ -82,53 +85,74 @@ def _other_pids(me: int) -> list[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and int(entry) != me]
 
 
-def _make_removable(function: object, path: str, _exc: object) -> None:
-    # The user may have chmod'ed a directory to 000: we own it, so give ourselves rights and retry.
-    parent = os.path.dirname(path)
-    for target in (parent, path):
-        try:
-            mode = os.lstat(target).st_mode
-            if stat.S_ISDIR(mode):
-                os.chmod(target, 0o700)
-        except OSError:
-            pass
+# --- IPC objects ------------------------------------------------------------------------------------------
+# SysV IPC objects and POSIX message queues live in the container's IPC namespace, not in any process or
+# file system the kill and the wipe cover: a segment outlives its creator, and its pages are charged to the
+# container's memory. The supervisor runs as the sandbox uid, the creator of every object, so it may remove
+# them (IPC_RMID). POSIX message queues are the files of /dev/mqueue (unlink is mq_unlink): the wipe below.
+
+SYSVIPC_DIR = "/proc/sysvipc"
+SYSV_IPC_KINDS = ("shm", "msg", "sem")
+_IPC_RMID = 0
+# PROC_IPC_INIT_INO: the inode of the host's own (initial) IPC namespace, which is never ours to clear.
+_INITIAL_IPC_NAMESPACE_INODE = 0xEFFFFFFF
+
+
+def owns_ipc_namespace() -> bool:
+    """True when every SysV IPC object we can see was left by a job: we are PID 1 of the container, in an IPC
+    namespace of its own. A supervisor run on a host (the unit tests) must never remove the host user's."""
+    if os.getpid() != 1:
+        return False
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=_make_removable)
-        else:
-            os.unlink(path)
+        return os.stat("/proc/self/ns/ipc").st_ino != _INITIAL_IPC_NAMESPACE_INODE
+    except OSError:
+        return False
+
+
+def sysv_ipc_ids(kind: str, *, sysvipc_dir: str = SYSVIPC_DIR) -> list[int]:
+    """Ids of the SysV IPC objects of one kind ("shm", "msg" or "sem") in our IPC namespace."""
+    try:
+        with open(os.path.join(sysvipc_dir, kind)) as handle:
+            rows = handle.read().splitlines()[1:]  # the first line names the columns; the id is the second
     except FileNotFoundError:
-        pass
+        return []  # a kernel built without SysV IPC
+    return [int(fields[1]) for fields in (row.split() for row in rows) if len(fields) > 1 and fields[1].isdigit()]
 
 
-def wipe(paths: Iterable[str]) -> list[str]:
-    """Remove everything inside each path (not the path itself); returns entries that survived."""
-    survivors: list[str] = []
-    for root in paths:
-        try:
-            entries = list(os.scandir(root))
-        except PermissionError:
-            try:
-                os.chmod(root, 0o700)  # we own it, but the user chmod'ed it
-                entries = list(os.scandir(root))
-            except OSError:
-                survivors.append(root)
-                continue
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, onerror=_make_removable)
-                else:
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                _make_removable(None, entry.path, None)
-            if os.path.lexists(entry.path):
-                survivors.append(entry.path)
-    return survivors
+def remove_sysv_ipc(*, sysvipc_dir: str = SYSVIPC_DIR, max_rounds: int = 3) -> list[str]:
+    """IPC_RMID every SysV shared-memory segment, message queue and semaphore set; returns those still there.
+
+    A segment someone is still attached to stays listed until it is detached: after kill_all_others nobody
+    can be, so anything listed afterwards is a failed reset.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    removers: dict[str, Callable[[int], int]] = {
+        "shm": lambda ipc_id: int(libc.shmctl(ipc_id, _IPC_RMID, None)),
+        "msg": lambda ipc_id: int(libc.msgctl(ipc_id, _IPC_RMID, None)),
+        "sem": lambda ipc_id: int(libc.semctl(ipc_id, 0, _IPC_RMID)),
+    }
+    errors: dict[tuple[str, int], str] = {}
+    for _ in range(max_rounds):
+        for kind, remove in removers.items():
+            for ipc_id in sysv_ipc_ids(kind, sysvipc_dir=sysvipc_dir):
+                if remove(ipc_id) != 0 and (code := ctypes.get_errno()) not in (errno.EINVAL, errno.EIDRM):
+                    errors[(kind, ipc_id)] = os.strerror(code)  # EINVAL/EIDRM: it went away meanwhile
+        left = [(kind, ipc_id) for kind in removers for ipc_id in sysv_ipc_ids(kind, sysvipc_dir=sysvipc_dir)]
+        if not left:
+            return []
+    return [f"SysV {kind} {ipc_id}" + (f": {errors[(kind, ipc_id)]}" if (kind, ipc_id) in errors else "")
+            for kind, ipc_id in left]
+
+
+def clear_leftovers(paths: Iterable[str]) -> list[str]:
+    """Between stateless jobs, once no job process is left: remove every SysV IPC object (only in a
+    container's own IPC namespace) and wipe paths, among them /dev/shm and /dev/mqueue (POSIX shared memory,
+    semaphores and message queues). Returns what survived; never raises (a failure is a survivor)."""
+    try:
+        survivors = remove_sysv_ipc() if owns_ipc_namespace() else []
+        return survivors + wipe(paths)
+    except Exception as exc:  # a reset that cannot say what it left must count as failed
+        return [f"the reset failed: {type(exc).__name__}: {exc}"]
 
 
 def disk_usage_bytes(paths: Iterable[str]) -> int:

@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-Publish = Callable[[str, dict[str, Any]], None]
+from sandbox_runtime import protocol
+
+Publish = Callable[[protocol.KernelMessage], None]
 
 TEXT_LIMIT_CHARS = 10_000
 
@@ -41,7 +43,7 @@ class DisplayCapture:
             self.notes.append(f"{kind} {self.count} dropped: the cell's output passed {self._max_total_bytes} bytes")
             return
         self.total_bytes += size
-        self._publish(kind, item)
+        self._publish(protocol.Plot(item) if kind == "plot" else protocol.Display(item))
 
     # -- matplotlib and plotly ---------------------------------------------------------------------
     def figure(self, figure: Any) -> None:
@@ -92,9 +94,9 @@ class DisplayCapture:
 
 def rich_bundle(obj: Any) -> dict[str, Any]:
     """{type, repr} plus the richest representations the object offers (html, png, svg, json)."""
-    from sandbox_runtime.cell import bounded_repr
+    from sandbox_runtime.cell import bounded_repr, type_name
 
-    bundle: dict[str, Any] = {"type": type(obj).__name__, "repr": bounded_repr(obj)}
+    bundle: dict[str, Any] = {"type": type_name(obj), "repr": bounded_repr(obj)}
     for method, key in (("_repr_png_", "png"), ("_repr_svg_", "svg"), ("_repr_html_", "html"),
                         ("_repr_json_", "json")):
         render = getattr(obj, method, None)

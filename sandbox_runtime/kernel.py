@@ -12,8 +12,10 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from sandbox_runtime import protocol
@@ -25,6 +27,8 @@ from sandbox_runtime.variables import summarize
 
 REQUEST_FD = 3
 RESULT_FD = 4
+# Whole lines on the result pipe: a user thread's violation report never lands inside a result.
+_WRITE_LOCK = threading.RLock()
 
 
 def _text_stream(fd: int) -> io.TextIOWrapper:
@@ -52,14 +56,20 @@ def _usage() -> tuple[float, int]:
     return cpu, max(own.ru_maxrss, children.ru_maxrss) * 1024
 
 
-def setup_child_fds(request_r: int, result_w: int, stdout_w: int, stderr_w: int) -> None:
-    """Arrange the kernel's fds (see module docstring) and close everything else inherited."""
+def setup_child_fds(request_r: int, result_w: int, stdout_w: int, stderr_w: int, *, keep: int = -1) -> None:
+    """Arrange the kernel's fds (see module docstring) and close everything else inherited.
+
+    keep: one more fd above RESULT_FD left open (the seccomp hand-off socket, closed before user code runs).
+    """
     devnull = os.open(os.devnull, os.O_RDONLY)
     for source, target in ((devnull, 0), (stdout_w, 1), (stderr_w, 2),
                            (request_r, REQUEST_FD), (result_w, RESULT_FD)):
         if source != target:
             os.dup2(source, target, inheritable=target <= 2)
-    os.closerange(RESULT_FD + 1, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 1024)
+    top = os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 1024
+    os.closerange(RESULT_FD + 1, keep if keep > RESULT_FD else top)
+    if keep > RESULT_FD:
+        os.closerange(keep + 1, top)
     os.set_inheritable(REQUEST_FD, False)
     os.set_inheritable(RESULT_FD, False)
 
@@ -76,59 +86,89 @@ def kernel_main() -> NoReturn:
     sys.stderr = _text_stream(2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _reseed_random_generators()
+    report = violation_reporter(RESULT_FD)
     rich = _RichOutput()
     policy = RuntimePolicy.from_json(os.environ.get("PENNY_POLICY"))
     guard = Guard(user_builtins(policy))  # after _RichOutput added display()
     if policy.active:
-        install_audit_hook(policy, guard.builtins, guard.violations.append)
+        install_audit_hook(policy, guard.builtins, report)
     # A throwaway request first takes the copy-on-write faults of the whole cell path (compiling, running,
     # capturing, summarising) while the kernel waits for work, not while the user waits for the result.
-    _serve({"code": "_ = str(1)"}, _fresh_namespace(guard), rich, guard, publish=lambda _kind, _item: None)
+    _serve(protocol.Exec(id="warm-up", code="_ = str(1)", timeout_ms=1000, output_limit_bytes=0),
+           _fresh_namespace(guard), rich, publish=lambda _message: None)
     reader = protocol.LineReader(REQUEST_FD)
     namespace = _fresh_namespace(guard)
     while True:
-        request = reader.read_one()
-        if request is None:
+        line = reader.read_line()
+        if line is None:
             os._exit(0)
-        protocol.write_message(RESULT_FD, _serve(request, namespace, rich, guard, publish=_publish))
+        request = protocol.decode_request(line)
+        if isinstance(request, protocol.Exec):
+            _send(_serve(request, namespace, rich, publish=_send))
 
 
-def _serve(request: dict[str, Any], namespace: dict[str, Any], rich: _RichOutput, guard: Guard, *,
-           publish: Publish) -> dict[str, Any]:
+def violation_reporter(fd: int) -> Callable[[dict[str, Any]], None]:
+    """The policy layer's report(violation): sent to the supervisor at once, before the refusal returns.
+
+    The report is what makes a violation stick: the supervisor keeps the first one it reads, whatever
+    the code does next. So if it cannot be delivered (the channel was closed, or another file put in its
+    place), the kernel is killed rather than let the job end as if nothing happened.
+    """
+    channel = os.fstat(fd)
+    identity = (channel.st_dev, channel.st_ino)
+    fstat, write_line, kill, getpid, sigkill = os.fstat, protocol.write_line, os.kill, os.getpid, signal.SIGKILL
+    line_of, violation, lock = protocol.kernel_line, protocol.Violation, _WRITE_LOCK
+    limit = protocol.MAX_TEXT_CHARS // 4
+
+    def report(found: dict[str, Any]) -> None:
+        try:
+            line = line_of(violation(str(found.get("rule"))[:128], str(found.get("target"))[:limit],
+                                     str(found.get("message"))[:limit]))
+            now = fstat(fd)
+            if (now.st_dev, now.st_ino) != identity:
+                raise OSError("the result channel was replaced")
+            with lock:
+                write_line(fd, line)
+        except BaseException:
+            kill(getpid(), sigkill)
+
+    return report
+
+
+def _send(message: protocol.KernelMessage) -> None:
+    """One message to the supervisor; whole lines only, one writer at a time (user threads may report)."""
+    line = protocol.kernel_line(message)
+    with _WRITE_LOCK:
+        protocol.write_line(RESULT_FD, line)
+
+
+def _serve(request: protocol.Exec, namespace: dict[str, Any], rich: _RichOutput, *,
+           publish: Publish) -> protocol.Result:
     """Run one request in namespace; the `result` message for the supervisor."""
-    namespace.update(request.get("variables") or {})
-    guard.violations.clear()
+    namespace.update(request.variables)
     capture = rich.begin(request, publish)
     cpu_before, _ = _usage()
     # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
     # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
     signal.signal(signal.SIGINT, _Interrupt().handle)
     try:
-        outcome = run_cell(request["code"], namespace, describe=capture.value)
+        outcome = run_cell(request.code, namespace, describe=capture.value)
         rich.end()
     except KeyboardInterrupt as exc:  # landed just after the cell, before SIG_IGN took over
         outcome = CellOutcome(error=format_error(exc))
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     cpu_after, peak_bytes = _usage()
-    return {
-        "kind": "result",
-        "result": outcome.result,
-        "error": outcome.error,
-        "variables": summarize(namespace),
-        "notes": capture.notes,
-        "violation": guard.violations[0] if guard.violations else None,
-        "cpu_ms": int((cpu_after - cpu_before) * 1000),
-        "peak_memory_bytes": peak_bytes,
-    }
+    return protocol.Result(id=request.id, result=outcome.result, error=outcome.error,
+                           variables=summarize(namespace), notes=tuple(capture.notes[:protocol.MAX_NOTES]),
+                           cpu_ms=int((cpu_after - cpu_before) * 1000), peak_memory_bytes=peak_bytes)
 
 
 @dataclass
 class Guard:
-    """The user's builtins and the violations the audit hook recorded for the current cell."""
+    """The user's builtins (with the guarded import and the refused builtins)."""
 
     builtins: dict[str, Any]
-    violations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Interrupt:
@@ -150,15 +190,11 @@ class _Interrupt:
             raise KeyboardInterrupt
 
 
-def _publish(kind: str, item: dict[str, Any]) -> None:
-    protocol.write_message(RESULT_FD, {"kind": kind, kind: item})
-
-
 class _RichOutput:
     """Connects matplotlib, plotly and display() to the current cell's DisplayCapture."""
 
     def __init__(self) -> None:
-        self.capture = DisplayCapture(_publish, formats=["png"], max_plot_bytes=0, max_total_bytes=0)
+        self.capture = DisplayCapture(_send, formats=["png"], max_plot_bytes=0, max_total_bytes=0)
         after_import("sandbox_runtime.plotting", self._connect_matplotlib)  # imported as the backend
         after_import("plotly.basedatatypes", self._patch_plotly)
         builtins.display = lambda *objects: self.capture.display(*objects)  # type: ignore[attr-defined]
@@ -169,10 +205,10 @@ class _RichOutput:
     def _patch_plotly(self, module: Any) -> None:
         module.BaseFigure.show = lambda figure, *args, **kwargs: self.capture.plotly(figure)
 
-    def begin(self, request: dict[str, Any], publish: Publish) -> DisplayCapture:
-        self.capture = DisplayCapture(publish, formats=request.get("plot_formats") or ["png"],
-                                      max_plot_bytes=int(request.get("max_plot_bytes", 5 * 2**20)),
-                                      max_total_bytes=int(request.get("max_plots_bytes", 20 * 2**20)))
+    def begin(self, request: protocol.Exec, publish: Publish) -> DisplayCapture:
+        self.capture = DisplayCapture(publish, formats=list(request.plot_formats) or ["png"],
+                                      max_plot_bytes=request.max_plot_bytes,
+                                      max_total_bytes=request.max_plots_bytes)
         return self.capture
 
     def end(self) -> None:

@@ -1,9 +1,18 @@
-"""Newline-delimited JSON framing, used on stdin/stdout (worker <-> runtime) and on the kernel pipes.
+"""The messages between worker, runtime (supervisor) and kernel: typed, framed, and checked on arrival.
 
-Requests (worker -> runtime): {"op": "exec", "code", "timeout_ms", "variables", "output_limit_bytes"},
-{"op": "cancel"} while an exec runs, {"op": "ping"}.
-Events (runtime -> worker): {"ev": "ready"}, {"ev": "stdout"|"stderr", "text"}, {"ev": "done", ...},
-{"ev": "pong"}, {"ev": "fatal", "message"}.
+Framing is one JSON object per line (json.dumps never emits a raw newline). Three links use it:
+
+- worker -> runtime (the container's stdin): `Exec`, `Cancel`, `Ping`;
+- runtime -> worker (the container's stdout): `Ready`, `Output`, `Plot`, `Display`, `Done`, `Pong`,
+  `Reset`, `Fatal`;
+- kernel -> supervisor (the kernel's result pipe, which user code can write to as well): `Result`,
+  `Plot`, `Display`, `Violation`.
+
+Whatever arrives over the last two links is hostile input: `decode_event` and `decode_kernel_message`
+accept a line only if it is one of the kinds allowed on that link, every field has its type, and every
+string, list and nested value is within `Limits`; anything else raises `ProtocolError`. The decoders are
+the only place a line becomes a message; both the supervisor and the worker use them. Stdlib only: this
+module runs inside the sandbox and is imported by the worker too.
 """
 
 from __future__ import annotations
@@ -11,51 +20,517 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 READ_SIZE = 65536
+STATUSES = frozenset({"success", "error", "timeout", "memory_exceeded", "output_limit", "cancelled",
+                      "policy_violation"})
+PLOT_FORMATS = frozenset({"png", "svg", "plotly"})
+# The runtime bounds what it reports to these sizes; the worker refuses anything larger.
+MAX_TEXT_CHARS = 20_000            # an error message, a repr, a note, a traceback line
+MAX_TRACEBACK_LINES = 400
+MAX_NOTES = 100
+MAX_VARIABLES = 200
+MAX_VARIABLE_CHARS = 32_000        # one variable's summary, as JSON
+MAX_JSON_DEPTH = 32
+MAX_NAME_CHARS = 256
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    """One message as a JSON line (json.dumps never emits a raw newline)."""
-    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+class ProtocolError(ValueError):
+    """A line that is not a valid message for its link (wrong kind, type or size)."""
 
 
-def write_message(fd: int, message: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Limits:
+    """Sizes a message may reach: the plot budget decides the largest line."""
+
+    max_plot_bytes: int = 5 * 2**20
+    max_plots_bytes: int = 20 * 2**20
+
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest line any valid message can take (a plot, a rich value, or a `done`)."""
+        return 2 * self.max_plot_bytes + MAX_VARIABLES * MAX_VARIABLE_CHARS + 4 * 2**20
+
+
+# -- requests (worker -> runtime, supervisor -> kernel) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exec:
+    """Run `code` (request `id`); limits in ms and bytes."""
+
+    id: str
+    code: str
+    timeout_ms: int
+    output_limit_bytes: int
+    variables: dict[str, Any] = field(default_factory=dict)
+    plot_formats: tuple[str, ...] = ("png",)
+    max_plot_bytes: int = 5 * 2**20
+    max_plots_bytes: int = 20 * 2**20
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "exec", **asdict(self), "plot_formats": list(self.plot_formats)}
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Stop the running request."""
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "cancel"}
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Answered with `Pong` (a liveness check)."""
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "ping"}
+
+
+Request = Exec | Cancel | Ping
+
+
+# -- events (runtime -> worker) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The runtime is up: its pid, Python version, preload failures and the image's distributions."""
+
+    pid: int
+    python: str
+    preload_failed: dict[str, str]
+    packages: dict[str, str]
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "ready", "pid": self.pid, "python": self.python, "preloadFailed": self.preload_failed,
+                "packages": self.packages}
+
+
+@dataclass(frozen=True)
+class Output:
+    """Text the running code wrote to stdout or stderr."""
+
+    stream: str
+    text: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": self.stream, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure: {format, data, width?, height?}."""
+
+    data: dict[str, Any]
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "plot", "data": self.data}
+
+    def size(self) -> int:
+        """Bytes the figure counts against the plot budget (its data as sent)."""
+        payload = self.data["data"]
+        return len(payload) if isinstance(payload, str) else len(json.dumps(payload))
+
+
+@dataclass(frozen=True)
+class Display:
+    """A display() bundle: {type, repr, html?, json?}."""
+
+    data: dict[str, Any]
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "display", "data": self.data}
+
+    def size(self) -> int:
+        return len(json.dumps(self.data))
+
+
+@dataclass(frozen=True)
+class Done:
+    """How request `id` ended, as the supervisor observed it."""
+
+    id: str
+    status: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    truncated: bool = False
+    cpu_ms: int = 0
+    peak_memory_bytes: int = 0
+    duration_ms: int = 0
+    disk_bytes: int = 0
+    variables: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    violation: dict[str, str] | None = None
+    state: str | None = None  # sessions: "kept" | "lost"
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "done", **asdict(self), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class Pong:
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "pong"}
+
+
+@dataclass(frozen=True)
+class Reset:
+    """After a stateless request: whether the sandbox is clean again (`survivors` names what was not)."""
+
+    ok: bool
+    survivors: tuple[str, ...] = ()
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "reset", "ok": self.ok, "survivors": list(self.survivors)}
+
+
+@dataclass(frozen=True)
+class Fatal:
+    """The runtime cannot go on."""
+
+    message: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "fatal", "message": self.message}
+
+
+Event = Ready | Output | Plot | Display | Done | Pong | Reset | Fatal
+
+
+# -- kernel -> supervisor ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the kernel says about request `id` once the cell ended."""
+
+    id: str
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    variables: dict[str, Any]
+    notes: tuple[str, ...]
+    cpu_ms: int
+    peak_memory_bytes: int
+
+    def to_message(self) -> dict[str, Any]:
+        return {"kind": "result", **asdict(self), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """The policy layer refused something; sent the moment it happens."""
+
+    rule: str
+    target: str
+    message: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"kind": "violation", "rule": self.rule, "target": self.target, "message": self.message}
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "target": self.target, "message": self.message}
+
+
+KernelMessage = Result | Plot | Display | Violation
+
+
+# -- framing ----------------------------------------------------------------------------------------------
+
+
+def encode(message: Request | Event | KernelMessage) -> bytes:
+    """One message as a JSON line."""
+    return json.dumps(message.to_message(), separators=(",", ":")).encode() + b"\n"
+
+
+def kernel_line(message: KernelMessage) -> bytes:
+    """A message of the kernel link as a JSON line: its `kind` in place of the event name."""
+    data = message.to_message()
+    data["kind"] = data.pop("ev", data.get("kind"))
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
+def write_message(fd: int, message: Request | Event | KernelMessage) -> None:
     """Write one message to fd completely (blocking)."""
-    data = memoryview(encode(message))
+    write_line(fd, encode(message))
+
+
+def write_line(fd: int, line: bytes) -> None:
+    """Write one encoded line to fd completely (blocking)."""
+    data = memoryview(line)
     while data:
         written = os.write(fd, data)
         data = data[written:]
 
 
 class LineReader:
-    """Splits the bytes read from one fd into JSON messages; `closed` once the writer hung up."""
+    """Splits the bytes read from one fd into lines of at most max_line_bytes; `closed` once the writer
+    hung up. A longer line raises ProtocolError (nothing unbounded is buffered)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, max_line_bytes: int = Limits().max_line_bytes) -> None:
         self.fd = fd
         self.closed = False
+        self._max = max_line_bytes
         self._buffer = b""
-        self._pending: deque[dict[str, Any]] = deque()
+        self._pending: deque[bytes] = deque()
 
     def fill(self) -> None:
-        """Do one read (blocking unless fd is readable) and queue the messages it completed."""
+        """Do one read (blocking unless fd is readable) and queue the lines it completed."""
         chunk = os.read(self.fd, READ_SIZE)
         if not chunk:
             self.closed = True
             return
+        self.feed(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        """Queue the complete lines in chunk (after what was buffered)."""
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
-        self._pending.extend(json.loads(line) for line in lines if line.strip())
+        if any(len(line) > self._max for line in lines) or len(self._buffer) > self._max:
+            raise ProtocolError(f"a line longer than {self._max} bytes")
+        self._pending.extend(line for line in lines if line.strip())
 
-    def pop(self) -> dict[str, Any] | None:
-        """The oldest complete message already read, if any (never reads)."""
+    def pop(self) -> bytes | None:
+        """The oldest complete line already read, if any (never reads)."""
         return self._pending.popleft() if self._pending else None
 
-    def read_one(self) -> dict[str, Any] | None:
-        """Block until one message is complete; None at end of input."""
+    def read_line(self) -> bytes | None:
+        """Block until one line is complete; None at end of input."""
         while not self._pending:
             if self.closed:
                 return None
             self.fill()
         return self._pending.popleft()
+
+
+# -- checking ---------------------------------------------------------------------------------------------
+
+
+def _load(line: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("not a JSON object")
+    return value
+
+
+def _str(data: dict[str, Any], key: str, limit: int = MAX_TEXT_CHARS, *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ProtocolError(f"{key}: a string of at most {limit} characters expected")
+    return value
+
+
+def _int(data: dict[str, Any], key: str, low: int = 0, high: int = 2**53) -> int:
+    value = data.get(key, 0)
+    if type(value) is not int or not low <= value <= high:
+        raise ProtocolError(f"{key}: an integer in [{low}, {high}] expected")
+    return value
+
+
+def _bool(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if type(value) is not bool:
+        raise ProtocolError(f"{key}: a boolean expected")
+    return value
+
+
+def _json_size(value: Any, limit: int, depth: int = MAX_JSON_DEPTH) -> int:
+    """Bytes of value as JSON (iteratively, bounded by depth); ProtocolError past limit."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if level > depth:
+            raise ProtocolError(f"nested deeper than {depth} levels")
+        if isinstance(item, dict):
+            total += 2
+            for key, child in item.items():
+                total += len(key) + 4
+                stack.append((child, level + 1))
+        elif isinstance(item, list):
+            total += 2 + len(item)
+            stack.extend((child, level + 1) for child in item)
+        elif isinstance(item, str):
+            total += len(item) + 2
+        else:
+            total += 24
+        if total > limit:
+            raise ProtocolError(f"a value larger than {limit} bytes")
+    return total
+
+
+def _object(data: dict[str, Any], key: str, limit: int, *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{key}: an object expected")
+    _json_size(value, limit)
+    return value
+
+
+def _error(data: dict[str, Any]) -> dict[str, Any] | None:
+    error = data.get("error")
+    if error is None:
+        return None
+    if not isinstance(error, dict) or set(error) - {"type", "message", "traceback"}:
+        raise ProtocolError("error: {type, message, traceback} expected")
+    traceback = error.get("traceback", [])
+    if (not isinstance(traceback, list) or len(traceback) > MAX_TRACEBACK_LINES
+            or not all(isinstance(line, str) and len(line) <= MAX_TEXT_CHARS for line in traceback)):
+        raise ProtocolError("error.traceback: a bounded list of strings expected")
+    return {"type": _str(error, "type", MAX_NAME_CHARS), "message": _str(error, "message"),
+            "traceback": traceback}
+
+
+def _value(data: dict[str, Any], limits: Limits) -> dict[str, Any] | None:
+    """A trailing value's bundle: {type, repr, html?, json?, png?, svg?}."""
+    value = _object(data, "result", limits.max_plot_bytes + 2 * MAX_TEXT_CHARS, optional=True)
+    if value is not None:
+        _str(value, "type", MAX_NAME_CHARS)
+        _str(value, "repr")
+    return value
+
+
+def _variables(data: dict[str, Any]) -> dict[str, Any]:
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict) or len(variables) > MAX_VARIABLES:
+        raise ProtocolError(f"variables: at most {MAX_VARIABLES} entries expected")
+    for name, summary in variables.items():
+        if len(name) > MAX_NAME_CHARS or not isinstance(summary, dict):
+            raise ProtocolError("variables: {name: summary} expected")
+        _json_size(summary, MAX_VARIABLE_CHARS, depth=4)
+        _str(summary, "type", MAX_NAME_CHARS)
+    return variables
+
+
+def _notes(data: dict[str, Any]) -> tuple[str, ...]:
+    notes = data.get("notes", [])
+    if (not isinstance(notes, list) or len(notes) > MAX_NOTES
+            or not all(isinstance(note, str) and len(note) <= MAX_TEXT_CHARS for note in notes)):
+        raise ProtocolError(f"notes: at most {MAX_NOTES} strings expected")
+    return tuple(notes)
+
+
+def _violation(data: dict[str, Any]) -> Violation:
+    return Violation(_str(data, "rule", MAX_NAME_CHARS), _str(data, "target", MAX_TEXT_CHARS),
+                     _str(data, "message"))
+
+
+def _plot(data: dict[str, Any], limits: Limits) -> Plot:
+    plot = data.get("data")
+    if not isinstance(plot, dict) or plot.get("format") not in PLOT_FORMATS:
+        raise ProtocolError("plot: {format, data} expected")
+    if set(plot) - {"format", "data", "width", "height"}:
+        raise ProtocolError("plot: unknown fields")
+    for key in ("width", "height"):
+        if key in plot:
+            _int(plot, key, 0, 100_000)
+    payload = plot.get("data")
+    if plot["format"] == "plotly":
+        if not isinstance(payload, dict):
+            raise ProtocolError("plot.data: a plotly figure expected")
+        _json_size(payload, limits.max_plot_bytes)
+    elif not isinstance(payload, str) or len(payload) > limits.max_plot_bytes:
+        raise ProtocolError(f"plot.data: a string of at most {limits.max_plot_bytes} characters expected")
+    return Plot(plot)
+
+
+def _display(data: dict[str, Any], limits: Limits) -> Display:
+    bundle = _object(data, "data", limits.max_plot_bytes)
+    _str(bundle, "type", MAX_NAME_CHARS)
+    _str(bundle, "repr")
+    return Display(bundle)
+
+
+def decode_request(line: bytes) -> Request:
+    """A request line from the worker (or the supervisor, to the kernel)."""
+    data = _load(line)
+    op = data.get("op")
+    if op == "cancel":
+        return Cancel()
+    if op == "ping":
+        return Ping()
+    if op != "exec":
+        raise ProtocolError(f"unknown op {op!r}")
+    variables = data.get("variables") or {}
+    formats = data.get("plot_formats") or ["png"]
+    if not isinstance(variables, dict) or not isinstance(formats, list):
+        raise ProtocolError("exec: variables must be an object, plot_formats a list")
+    return Exec(id=_str(data, "id", MAX_NAME_CHARS), code=_str(data, "code", 2**26),
+                timeout_ms=_int(data, "timeout_ms", 1), output_limit_bytes=_int(data, "output_limit_bytes"),
+                variables=variables, plot_formats=tuple(str(f) for f in formats),
+                max_plot_bytes=_int({"v": data.get("max_plot_bytes", Exec.max_plot_bytes)}, "v"),
+                max_plots_bytes=_int({"v": data.get("max_plots_bytes", Exec.max_plots_bytes)}, "v"))
+
+
+def decode_event(line: bytes, limits: Limits) -> Event:
+    """A line the runtime sent the worker; ProtocolError unless it is a valid event within limits."""
+    data = _load(line)
+    kind = data.get("ev")
+    if kind in ("stdout", "stderr"):
+        return Output(kind, _str(data, "text", 2 * READ_SIZE + 16))
+    if kind == "plot":
+        return _plot(data, limits)
+    if kind == "display":
+        return _display(data, limits)
+    if kind == "done":
+        return _done(data, limits)
+    if kind == "pong":
+        return Pong()
+    if kind == "reset":
+        survivors = data.get("survivors", [])
+        if not isinstance(survivors, list) or not all(isinstance(s, str) for s in survivors):
+            raise ProtocolError("reset.survivors: a list of strings expected")
+        return Reset(_bool(data, "ok"), tuple(s[:MAX_NAME_CHARS] for s in survivors[:20]))
+    if kind == "ready":
+        failed, packages = data.get("preloadFailed", {}), data.get("packages", {})
+        for mapping in (failed, packages):
+            if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+                raise ProtocolError("ready: string maps expected")
+            _json_size(mapping, 2**20)
+        return Ready(_int(data, "pid"), _str(data, "python", MAX_NAME_CHARS), failed, packages)
+    if kind == "fatal":
+        return Fatal(_str(data, "message"))
+    raise ProtocolError(f"unknown event {str(kind)[:MAX_NAME_CHARS]!r}")
+
+
+def _done(data: dict[str, Any], limits: Limits) -> Done:
+    status = data.get("status")
+    if status not in STATUSES:
+        raise ProtocolError("done.status: unknown status")
+    state = data.get("state")
+    if state not in (None, "kept", "lost"):
+        raise ProtocolError("done.state: kept or lost expected")
+    violation = data.get("violation")
+    if violation is not None and not isinstance(violation, dict):
+        raise ProtocolError("done.violation: an object expected")
+    return Done(id=_str(data, "id", MAX_NAME_CHARS), status=status, result=_value(data, limits),
+                error=_error(data), truncated=_bool(data, "truncated"), cpu_ms=_int(data, "cpu_ms"),
+                peak_memory_bytes=_int(data, "peak_memory_bytes"), duration_ms=_int(data, "duration_ms"),
+                disk_bytes=_int(data, "disk_bytes"), variables=_variables(data), notes=_notes(data),
+                violation=_violation(violation).as_dict() if violation is not None else None,
+                state=state)
+
+
+def decode_kernel_message(line: bytes, limits: Limits) -> KernelMessage:
+    """A line from the kernel's result pipe (user code can write there too): checked like any input."""
+    data = _load(line)
+    kind = data.get("kind")
+    if kind == "result":
+        return Result(id=_str(data, "id", MAX_NAME_CHARS), result=_value(data, limits), error=_error(data),
+                      variables=_variables(data), notes=_notes(data), cpu_ms=_int(data, "cpu_ms"),
+                      peak_memory_bytes=_int(data, "peak_memory_bytes"))
+    if kind == "violation":
+        return _violation(data)
+    if kind in ("plot", "display"):
+        return _plot(data, limits) if kind == "plot" else _display(data, limits)
+    raise ProtocolError(f"unknown kernel message {str(kind)[:MAX_NAME_CHARS]!r}")

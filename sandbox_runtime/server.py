@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import traceback
-from typing import Any
 
 from sandbox_runtime import protocol
 from sandbox_runtime.supervisor import Supervisor
@@ -39,12 +38,17 @@ def installed_distributions(lib_dir: str) -> dict[str, str]:
     return found
 
 
-def _emit(message: dict[str, Any]) -> None:
+def _emit(message: protocol.Event) -> None:
     protocol.write_message(STDOUT_FD, message)
 
 
 def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool) -> None:
-    """Answer requests until stdin closes; keep_state: one interpreter for every request (a session)."""
+    """Answer requests until stdin closes; keep_state: one interpreter for every request (a session).
+
+    After each stateless request the sandbox is reset (no process, file or IPC object of the job is
+    left) and a `reset` event says whether that worked: the worker hands the sandbox to the next job only
+    after a successful one, and the runtime stops after a failed one.
+    """
     # matplotlib renders with Agg and hands every figure to the kernel (see plotting.py).
     os.environ["MPLBACKEND"] = "module://sandbox_runtime.plotting"
     failed = preload(preload_modules)
@@ -52,22 +56,29 @@ def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool
     # collector, so their memory pages stay shared instead of being copied on first touch.
     gc.freeze()
     supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths, keep_state=keep_state)
-    supervisor.reset()
+    survivors = supervisor.reset()
+    if survivors:
+        _emit(protocol.Fatal(f"could not reset the sandbox: {survivors[:5]}"))
+        return
     control = protocol.LineReader(STDIN_FD)
-    _emit({"ev": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "preloadFailed": failed,
-           "packages": installed_distributions(os.environ.get("PENNY_LIB", "/opt/penny/lib"))})
-    while (request := control.read_one()) is not None:
-        op = request.get("op")
-        if op == "exec":
+    _emit(protocol.Ready(pid=os.getpid(), python=sys.version.split()[0], preload_failed=failed,
+                         packages=installed_distributions(os.environ.get("PENNY_LIB", "/opt/penny/lib"))))
+    while (line := control.read_line()) is not None:
+        try:
+            request = protocol.decode_request(line)
+        except protocol.ProtocolError as exc:
+            _emit(protocol.Fatal(f"invalid request: {exc}"))
+            return
+        if isinstance(request, protocol.Exec):
             _emit(supervisor.run(request, control))
-            survivors = supervisor.reset()
-            if survivors:
-                _emit({"ev": "fatal", "message": f"could not wipe {survivors[:5]}"})
-                return
-        elif op == "ping":
-            _emit({"ev": "pong"})
-        elif op != "cancel":  # a cancel that arrives after its job ended is moot
-            _emit({"ev": "fatal", "message": f"unknown op {op!r}"})
+            if not keep_state:
+                survivors = supervisor.reset()
+                _emit(protocol.Reset(ok=not survivors, survivors=tuple(survivors[:20])))
+                if survivors:
+                    return
+        elif isinstance(request, protocol.Ping):
+            _emit(protocol.Pong())
+        # a cancel that arrives after its job ended is moot
 
 
 def main() -> None:
@@ -79,5 +90,5 @@ def main() -> None:
         serve(preload_modules=modules, wipe_paths=wipe_paths, keep_state=keep_state)
     except Exception:
         traceback.print_exc()
-        _emit({"ev": "fatal", "message": "the runtime failed; see the container log"})
+        _emit(protocol.Fatal("the runtime failed; see the container log"))
         raise SystemExit(1) from None

@@ -11,18 +11,19 @@ and not dumpable (user code, same uid, cannot ptrace it or read its memory or fd
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import os
 import selectors
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox_runtime import cleanup, kernel, protocol
+from sandbox_runtime import cleanup, kernel, protocol, seccomp_filter, seccomp_notify
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[protocol.Event], None]
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
@@ -31,6 +32,9 @@ _MEMORY_EVENTS = "/sys/fs/cgroup/memory.events"
 # How long an interrupted session kernel has to reply before it is killed (and its state lost).
 INTERRUPT_GRACE_S = 2.0
 INTERRUPT_REPEAT_S = 0.1
+# Reads of a pipe after the kernel ended: a process it left behind must not keep the supervisor reading.
+DRAIN_READS = 64
+DEFAULT_LIMITS = protocol.Limits()
 
 
 def prctl(option: int, value: int) -> bool:
@@ -66,6 +70,7 @@ class Kernel:
     result_r: int
     stdout_r: int
     stderr_r: int
+    listener: seccomp_notify.Listener | None = None  # the kernel's seccomp filter reports here
     reaped: bool = False
 
     def close(self) -> None:
@@ -74,6 +79,8 @@ class Kernel:
                 os.close(fd)
             except OSError:
                 pass
+        if self.listener is not None:
+            self.listener.close()
 
 
 def spawn_kernel() -> Kernel:
@@ -82,17 +89,26 @@ def spawn_kernel() -> Kernel:
     result_r, result_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
+    handoff, kernel_end = seccomp_notify.channel()  # after the pipes: never on fd 3 or 4
     pid = os.fork()
     if pid == 0:  # the kernel
         try:
+            os.setpgid(0, 0)  # kill(0, sig) from user code reaches the kernel's own processes only
             prctl(_PR_SET_DUMPABLE, 1)  # its own /proc entries stay usable by the user's code
-            kernel.setup_child_fds(request_r, result_w, stdout_w, stderr_w)
+            kernel.setup_child_fds(request_r, result_w, stdout_w, stderr_w, keep=kernel_end.fileno())
+            seccomp_filter.install(kernel_end)  # before any user code; the listener goes to us
             kernel.kernel_main()
         finally:
             os._exit(70)
     for fd in (request_r, result_w, stdout_w, stderr_w):
         os.close(fd)
-    return Kernel(pid, os.pidfd_open(pid), request_w, result_r, stdout_r, stderr_r)
+    kernel_end.close()
+    try:
+        listener = seccomp_notify.receive(handoff)
+    except seccomp_notify.HandoffError:
+        listener = None
+        os.kill(pid, signal.SIGKILL)  # no filter, no kernel: its first run reports the death
+    return Kernel(pid, os.pidfd_open(pid), request_w, result_r, stdout_r, stderr_r, listener)
 
 
 class OutputRelay:
@@ -115,19 +131,13 @@ class OutputRelay:
         self.sent_bytes += len(data)
         text = self._decoder.decode(data)
         if text:
-            self._emit({"ev": self.name, "text": text})
+            self._emit(protocol.Output(self.name, text))
         return not self.truncated
 
     def finish(self) -> None:
         text = self._decoder.decode(b"", final=True)
         if text:
-            self._emit({"ev": self.name, "text": text})
-
-
-def _lost_done() -> dict[str, Any]:
-    return {"ev": "done", "status": "error", "result": None, "truncated": False, "cpu_ms": 0,
-            "peak_memory_bytes": 0, "duration_ms": 0, "variables": {}, "state": "lost",
-            "error": {"type": "SessionLost", "message": "this session's interpreter was lost", "traceback": []}}
+            self._emit(protocol.Output(self.name, text))
 
 
 def _exit_error(wait_status: int) -> dict[str, Any]:
@@ -139,15 +149,36 @@ def _exit_error(wait_status: int) -> dict[str, Any]:
     return {"type": "ProcessExit", "message": message, "traceback": []}
 
 
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"type": error_type, "message": message, "traceback": []}
+
+
+@dataclass
+class _Run:
+    """What the supervisor observed of one request so far."""
+
+    request: protocol.Exec
+    status: str | None = None
+    reply: protocol.Result | None = None
+    violation: dict[str, str] | None = None
+    tampered: str | None = None
+    wait_status: int | None = None
+    plots_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
 class Supervisor:
     """Owns the kernel and runs one request at a time; `emit` sends events to the worker."""
 
-    def __init__(self, *, emit: Emit, wipe_paths: list[str], keep_state: bool = False) -> None:
+    def __init__(self, *, emit: Emit, wipe_paths: list[str], keep_state: bool = False,
+                 limits: protocol.Limits = DEFAULT_LIMITS) -> None:
         self._emit = emit
         self._wipe_paths = wipe_paths
         self._keep_state = keep_state
+        self._limits = limits
         self._lost = False
         self._kernel: Kernel | None = None
+        self._run: _Run | None = None
         prctl(_PR_SET_DUMPABLE, 0)
         prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
@@ -156,40 +187,46 @@ class Supervisor:
         if self._kernel is None:
             self._kernel = spawn_kernel()
 
-    def run(self, request: dict[str, Any], control: protocol.LineReader) -> dict[str, Any]:
-        """Run one exec request to its end; returns the `done` event. Reads `cancel` from control.
+    def _note_violation(self, violation: dict[str, str]) -> None:
+        """Record a policy violation of the running request: the first one sticks, nothing undoes it."""
+        if self._run is not None and self._run.violation is None:
+            self._run.violation = violation
 
-        A run stops early on timeout, output over the limit, or cancel. A stateless kernel is then
-        killed. A session kernel is interrupted first (SIGINT, as a notebook does); if it replies within
-        INTERRUPT_GRACE_S its state is kept, otherwise it is killed and the state is lost.
+    def run(self, request: protocol.Exec, control: protocol.LineReader) -> protocol.Done:
+        """Run one exec request to its end; returns its `done`. Reads `cancel` from control.
+
+        A run stops early on timeout, output over the limit, cancel, or a kernel that broke the protocol.
+        A stateless kernel is then killed. A session kernel is interrupted first (SIGINT, as a notebook
+        does); if it replies within INTERRUPT_GRACE_S its state is kept, otherwise it is killed and the
+        state is lost. The kernel's reply counts only for the request it answers (its id); a violation
+        it reports sticks whatever it sends afterwards.
         """
         if self._lost:
-            return _lost_done()
+            return protocol.Done(id=request.id, status="error", state="lost",
+                                 error=_error("SessionLost", "this session's interpreter was lost"))
         self.prepare()
         assert self._kernel is not None
         k = self._kernel
+        run = self._run = _Run(request)
         started = time.monotonic()
-        deadline = started + int(request["timeout_ms"]) / 1000
-        limit = int(request["output_limit_bytes"])
-        relays = {k.stdout_r: OutputRelay("stdout", limit, self._emit),
-                  k.stderr_r: OutputRelay("stderr", limit, self._emit)}
-        results = protocol.LineReader(k.result_r)
+        deadline = started + request.timeout_ms / 1000
+        relays = {k.stdout_r: OutputRelay("stdout", request.output_limit_bytes, self._emit),
+                  k.stderr_r: OutputRelay("stderr", request.output_limit_bytes, self._emit)}
+        results = protocol.LineReader(k.result_r, max_line_bytes=self._limits.max_line_bytes)
         oom_before = oom_kill_count()
-        protocol.write_message(k.request_w, {key: request[key] for key in (
-            "code", "variables", "plot_formats", "max_plot_bytes", "max_plots_bytes") if key in request})
+        protocol.write_message(k.request_w, request)
 
         selector = selectors.DefaultSelector()
         for fd in (k.stdout_r, k.stderr_r, k.result_r, k.pidfd, control.fd):
             selector.register(fd, selectors.EVENT_READ)
-        status: str | None = None
-        reply: dict[str, Any] | None = None
-        wait_status: int | None = None
+        if k.listener is not None and not k.listener.closed:
+            selector.register(k.listener.fd, selectors.EVENT_READ)
         interrupted = killed = False
 
         def stop(reason: str) -> None:
-            nonlocal status, deadline, interrupted, killed
-            status = status or reason
-            if self._keep_state and not interrupted and not control.closed:
+            nonlocal deadline, interrupted, killed
+            run.status = run.status or reason
+            if self._keep_state and not interrupted and not control.closed and run.tampered is None:
                 interrupted = True
                 deadline = time.monotonic() + INTERRUPT_GRACE_S
                 self._signal_kernel(signal.SIGINT)
@@ -200,7 +237,7 @@ class Supervisor:
         if self._cancel_requested(control):  # a cancel may have arrived together with the request
             stop("cancelled")
         try:
-            while reply is None and wait_status is None and not killed:
+            while run.reply is None and run.wait_status is None and not killed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     stop("timeout")  # first the interrupt (sessions), then, past the grace, the kill
@@ -215,45 +252,94 @@ class Supervisor:
                         data = os.read(fd, protocol.READ_SIZE)
                         if not data:
                             selector.unregister(fd)
-                        elif not relays[fd].feed(data) and status is None:
+                        elif not relays[fd].feed(data) and run.status is None:
                             stop("output_limit")
                     elif fd == k.result_r:
-                        results.fill()
-                        while reply is None and (message := results.pop()) is not None:
-                            if message.get("kind") == "result":
-                                reply = message
-                            elif message.get("kind") in ("plot", "display"):
-                                self._emit({"ev": message["kind"], "data": message[message["kind"]]})
-                        if results.closed and reply is None:
+                        if not self._read_kernel(results, run):
+                            stop("error")
+                        elif results.closed:
                             selector.unregister(fd)
                     elif fd == k.pidfd:
-                        _, wait_status = os.waitpid(k.pid, 0)
+                        _, run.wait_status = os.waitpid(k.pid, 0)
                         k.reaped = True
+                        if os.WIFSIGNALED(run.wait_status) and os.WTERMSIG(run.wait_status) == signal.SIGSYS:
+                            self._note_violation(seccomp_notify.KILLED)  # a call through another ABI
+                    elif k.listener is not None and fd == k.listener.fd:
+                        if not self._refuse_syscalls(k.listener):
+                            selector.unregister(fd)
                     elif fd == control.fd:
                         control.fill()
                         if control.closed:
                             selector.unregister(fd)
                             stop("cancelled")  # the worker is gone: nobody wants this result
-                        elif self._cancel_requested(control) and status is None:
+                        elif self._cancel_requested(control) and run.status is None:
                             stop("cancelled")
             self._drain(relays)
+            if run.tampered is None:
+                # What the kernel wrote before it ended or was stopped is still in the pipe (a violation).
+                os.set_blocking(k.result_r, False)
+                with contextlib.suppress(BlockingIOError):
+                    for _ in range(DRAIN_READS):
+                        if results.closed or not self._read_kernel(results, run):
+                            break
         finally:
             selector.close()
+            self._run = None
         for relay in relays.values():
             relay.finish()
         duration_ms = int((time.monotonic() - started) * 1000)
-        if self._keep_state and (reply is None or killed):
+        if self._keep_state and (run.reply is None or killed):
             self._lost = True  # the session's interpreter is gone with its state
-        return self._done(status, reply, wait_status, oom_before, relays, duration_ms)
+        return self._done(run, oom_before, relays, duration_ms)
+
+    def _refuse_syscalls(self, listener: seccomp_notify.Listener) -> bool:
+        """Refuse (EPERM) the pending seccomp notifications, each a violation; False once none can come."""
+        names = listener.answer()
+        for name in names or ():
+            self._note_violation(seccomp_notify.violation(name))
+        return names is not None
+
+    def _read_kernel(self, results: protocol.LineReader, run: _Run) -> bool:
+        """Read the kernel's result pipe once and act on each message; False once it broke the protocol."""
+        try:
+            results.fill()
+            while (line := results.pop()) is not None:
+                message = protocol.decode_kernel_message(line, self._limits)
+                if isinstance(message, protocol.Violation):
+                    self._note_violation(message.as_dict())
+                elif isinstance(message, protocol.Result):
+                    if message.id == run.request.id and run.reply is None:
+                        run.reply = message
+                elif run.reply is None:
+                    self._relay_rich(message, run)
+        except protocol.ProtocolError as exc:
+            run.tampered = f"the kernel's result channel carried an invalid message ({exc})"
+            return False
+        return True
+
+    def _relay_rich(self, message: protocol.Plot | protocol.Display, run: _Run) -> None:
+        """Forward a plot or display within the request's budget (the kernel's own count is not trusted)."""
+        size = message.size()
+        kind = "plot" if isinstance(message, protocol.Plot) else "display"
+        if size > run.request.max_plot_bytes or run.plots_bytes + size > run.request.max_plots_bytes:
+            if len(run.notes) < protocol.MAX_NOTES // 2:
+                run.notes.append(f"a {kind} of {size} bytes was dropped: over the output budget")
+            return
+        run.plots_bytes += size
+        self._emit(message)
 
     def _cancel_requested(self, control: protocol.LineReader) -> bool:
         """Act on the control messages already read; True if one of them was a cancel."""
         cancelled = False
-        while (message := control.pop()) is not None:
-            if message.get("op") == "cancel":
+        while (line := control.pop()) is not None:
+            try:
+                message = protocol.decode_request(line)
+            except protocol.ProtocolError:
+                continue  # the worker's own messages; nothing else writes there
+            if isinstance(message, protocol.Cancel):
                 cancelled = True
-            elif message.get("op") == "ping":
-                self._emit({"ev": "pong"})
+            elif isinstance(message, protocol.Ping):
+                self._emit(protocol.Pong())
         return cancelled
 
     def _drain(self, relays: dict[int, OutputRelay]) -> None:
@@ -275,45 +361,45 @@ class Supervisor:
         except ProcessLookupError:
             pass
 
-    def _done(self, status: str | None, reply: dict[str, Any] | None, wait_status: int | None,
-              oom_before: int | None, relays: dict[int, OutputRelay], duration_ms: int) -> dict[str, Any]:
+    def _done(self, run: _Run, oom_before: int | None, relays: dict[int, OutputRelay],
+              duration_ms: int) -> protocol.Done:
+        """The request's outcome from what was observed: a violation sticks, a stop reason comes next,
+        then the kernel's reply (for its own request only), then how the kernel died."""
         truncated = any(relay.truncated for relay in relays.values())
-        error = reply.get("error") if reply else None
-        if status is None:
-            if reply is not None:
-                is_memory_error = bool(error and error.get("type") == "MemoryError")
-                status = "memory_exceeded" if is_memory_error else ("error" if error else "success")
-                if reply.get("violation"):
-                    status = "policy_violation"  # also when the code caught the exception
-            else:
-                assert wait_status is not None  # no reply and not stopped: the kernel exited
-                oom_after = oom_kill_count()
-                killed = os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) == signal.SIGKILL
-                oom = killed and (oom_before is None or oom_after is None or oom_after > oom_before)
-                status = "memory_exceeded" if oom else "error"
-                error = ({"type": "MemoryError", "message": "the sandbox ran out of memory", "traceback": []}
-                         if oom else _exit_error(wait_status))
-        done = {
-            "ev": "done",
-            "status": status,
-            "result": reply.get("result") if reply else None,
-            "error": error,
-            "truncated": truncated,
-            "cpu_ms": int(reply["cpu_ms"]) if reply else 0,
-            "peak_memory_bytes": int(reply["peak_memory_bytes"]) if reply else 0,
-            "duration_ms": duration_ms,
-            "disk_bytes": cleanup.disk_usage_bytes(self._wipe_paths),
-            "variables": reply.get("variables", {}) if reply else {},
-            "notes": reply.get("notes", []) if reply else [],
-            "violation": reply.get("violation") if reply else None,
-        }
-        if self._keep_state:
-            done["state"] = "lost" if self._lost else "kept"
-        return done
+        reply = run.reply
+        error = reply.error if reply else None
+        status = run.status
+        if run.tampered is not None:
+            status, error = "error", _error("ProtocolError", run.tampered)
+        elif status is None and reply is not None:
+            is_memory_error = bool(error and error.get("type") == "MemoryError")
+            status = "memory_exceeded" if is_memory_error else ("error" if error else "success")
+        elif status is None:
+            assert run.wait_status is not None  # no reply and not stopped: the kernel exited
+            oom_after = oom_kill_count()
+            killed = os.WIFSIGNALED(run.wait_status) and os.WTERMSIG(run.wait_status) == signal.SIGKILL
+            oom = killed and (oom_before is None or oom_after is None or oom_after > oom_before)
+            status = "memory_exceeded" if oom else "error"
+            error = (_error("MemoryError", "the sandbox ran out of memory") if oom
+                     else _exit_error(run.wait_status))
+        if run.violation is not None:
+            status = "policy_violation"  # also when the code caught the exception, or said otherwise
+        state = ("lost" if self._lost else "kept") if self._keep_state else None
+        return protocol.Done(
+            id=run.request.id, status=status, result=reply.result if reply else None, error=error,
+            truncated=truncated, cpu_ms=reply.cpu_ms if reply else 0,
+            peak_memory_bytes=reply.peak_memory_bytes if reply else 0, duration_ms=duration_ms,
+            disk_bytes=cleanup.disk_usage_bytes(self._wipe_paths),
+            variables=reply.variables if reply else {},
+            notes=((*reply.notes, *run.notes) if reply else tuple(run.notes))[:protocol.MAX_NOTES],
+            violation=run.violation, state=state)
 
     def reset(self) -> list[str]:
-        """After a stateless job: kill every other process, wipe the writable paths, fork the next kernel.
+        """After a stateless job: kill every other process, remove every SysV IPC object, wipe the writable
+        paths (/dev/shm and /dev/mqueue among them), fork the next kernel.
 
+        Returns what could not be removed (printable descriptions, at most a few dozen): empty means the
+        sandbox is as new; anything else is a failed reset and the sandbox must not serve another job.
         A session keeps its kernel, files and processes; once its kernel is lost nothing is re-created.
         """
         if self._keep_state and (self._lost or self._kernel is not None):
@@ -325,7 +411,7 @@ class Supervisor:
             self._kernel.close()
             self._kernel = None
         cleanup.kill_all_others()
-        survivors = cleanup.wipe(self._wipe_paths)
+        survivors = cleanup.clear_leftovers(self._wipe_paths)
         cleanup.reseed_image_caches()
         self.prepare()
         return survivors

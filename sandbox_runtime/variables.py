@@ -11,9 +11,12 @@ import sys
 import types
 from typing import Any
 
+from sandbox_runtime import protocol
+
 MAX_VARIABLES = 200
 REPR_LIMIT_CHARS = 200
 PREVIEW_ROWS = 5
+NAME_CHARS = 100  # a column's name or dtype in a summary (within protocol.MAX_VARIABLE_CHARS in all)
 
 _repr = reprlib.Repr()
 _repr.maxstring = REPR_LIMIT_CHARS
@@ -25,7 +28,8 @@ _repr.maxlevel = 3
 def _type_name(value: Any) -> str:
     cls = type(value)
     module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    name = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    return name[:protocol.MAX_NAME_CHARS]
 
 
 def _short_repr(value: Any) -> str:
@@ -37,7 +41,7 @@ def _short_repr(value: Any) -> str:
 
 
 def _is_user_variable(name: str, value: Any) -> bool:
-    if name.startswith("__") or isinstance(value, types.ModuleType):
+    if len(name) > protocol.MAX_NAME_CHARS or name.startswith("__") or isinstance(value, types.ModuleType):
         return False
     return name != "_"
 
@@ -49,19 +53,20 @@ def describe(value: Any) -> dict[str, Any]:
     pandas = sys.modules.get("pandas")
     try:
         if numpy is not None and isinstance(value, numpy.ndarray):
-            info.update(shape=list(value.shape), dtype=str(value.dtype), size=int(value.nbytes))
+            info.update(shape=list(value.shape), dtype=str(value.dtype)[:NAME_CHARS], size=int(value.nbytes))
             info["repr"] = numpy.array2string(value, threshold=20, edgeitems=3, max_line_width=120)[
                 :REPR_LIMIT_CHARS]
             return info
         if pandas is not None and isinstance(value, pandas.DataFrame):
-            info.update(shape=list(value.shape), columns=[str(c) for c in value.columns[:100]],
-                        dtypes={str(c): str(t) for c, t in list(value.dtypes.items())[:100]},
+            info.update(shape=list(value.shape), columns=[str(c)[:NAME_CHARS] for c in value.columns[:100]],
+                        dtypes={str(c)[:NAME_CHARS]: str(t)[:NAME_CHARS]
+                                for c, t in list(value.dtypes.items())[:100]},
                         size=int(value.memory_usage(index=True, deep=False).sum()))
             info["preview"] = value.head(PREVIEW_ROWS).to_string(max_cols=20, max_colwidth=40)[:2000]
             info["repr"] = f"DataFrame {value.shape[0]} rows x {value.shape[1]} columns"
             return info
         if pandas is not None and isinstance(value, pandas.Series):
-            info.update(shape=list(value.shape), dtype=str(value.dtype),
+            info.update(shape=list(value.shape), dtype=str(value.dtype)[:NAME_CHARS],
                         size=int(value.memory_usage(index=True, deep=False)))
             info["preview"] = value.head(PREVIEW_ROWS).to_string()[:2000]
     except Exception:  # an odd subclass must not break the summary

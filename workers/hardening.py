@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ LABEL_WORKER = "penny.worker"
 LABEL_POOL = "penny.pool"
 LABEL_MODE = "penny.mode"
 OPEN_FILES_LIMIT = 1024
+SHM_SIZE_BYTES = 16 * 1024 * 1024
+SHM_FILES = 1024
 
 
 SITE_MOUNT = "/opt/penny/site"
@@ -28,6 +31,15 @@ SITE_MOUNT = "/opt/penny/site"
 def runtime_policy(policy_dir: str) -> str:
     """PENNY_POLICY for the sandboxes, from policies/imports.json and filesystem.json (read once)."""
     return runtime_policy_json(ImportPolicy.load(Path(policy_dir)), FilesystemPolicy.load(Path(policy_dir)))
+
+
+@functools.cache
+def seccomp_profile(path: str) -> str:
+    """The sandboxes' Docker seccomp profile as compact JSON (docker takes the content, not a path); read once.
+
+    A missing or unreadable profile stops the worker (OSError, ValueError): a sandbox never starts without it.
+    """
+    return json.dumps(json.loads(Path(path).read_text()), separators=(",", ":"))
 
 
 def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site_dir: str,
@@ -58,14 +70,21 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site
         "read_only": True,
         "tmpfs": {
             # noexec: nothing written by user code is ever run as a program (user code starts no programs).
+            # nr_inodes: a file count as well as bytes, so what the reset must remove between stateless jobs
+            # (and the kernel memory empty files take) is bounded; past it, creating a file is ENOSPC.
             "/workspace": (f"rw,nosuid,nodev,noexec,size={settings.workspace_size_bytes},"
-                           f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700"),
-            "/tmp": f"rw,nosuid,nodev,noexec,size={settings.tmp_size_bytes},mode=1777",
+                           f"nr_inodes={settings.max_files},uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700"),
+            "/tmp": f"rw,nosuid,nodev,noexec,size={settings.tmp_size_bytes},nr_inodes={settings.max_files},mode=1777",
+            # POSIX shared memory and semaphores: our own tmpfs instead of Docker's shm_size mount, which can
+            # bound only bytes (a tmpfs listed here replaces it).
+            "/dev/shm": f"rw,nosuid,nodev,noexec,size={SHM_SIZE_BYTES},nr_inodes={SHM_FILES},mode=1777",
         },
-        "shm_size": 16 * 1024 * 1024,
+        # Its own IPC namespace (SysV IPC, POSIX message queues) that no other container may join, whatever
+        # the daemon's default-ipc-mode: the reset removes every object in it between stateless jobs.
+        "ipc_mode": "private",
         "volumes": {site_dir: {"bind": SITE_MOUNT, "mode": "ro"}},
         "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"],
+        "security_opt": ["no-new-privileges:true", f"seccomp={seccomp_profile(settings.seccomp_profile_path)}"],
         "pids_limit": settings.pids_limit,
         "mem_limit": settings.max_memory_per_session,
         "memswap_limit": settings.max_memory_per_session,  # equal to memory: no swap

@@ -29,6 +29,7 @@ from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
 from workers import egress, resources
+from workers.backend import DockerBackend, SandboxBackend
 from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
 from workers.metrics import WorkerMetrics
 from workers.packages import PackageInstaller
@@ -59,6 +60,7 @@ class WorkerHost:
         self.store = JobStore.from_settings(self._redis, settings)
         self.registry = WorkerRegistry(self._redis, ttl_s=settings.heartbeat_ttl_seconds)
         self._docker = docker.from_env(timeout=60)
+        self._backend: SandboxBackend = DockerBackend(self._docker, settings)
         self.sessions = SessionStore(self._redis, self.store, retention_s=settings.job_retention_seconds)
         self.pool = SandboxPool(self._start_sandbox, size=settings.pool_size,
                                 max_jobs=settings.container_max_jobs)
@@ -80,10 +82,10 @@ class WorkerHost:
         self._threads: list[threading.Thread] = []
 
     def _start_sandbox(self, pool_id: str) -> Sandbox:
-        return self._announce_packages(Sandbox.start(self._docker, self.settings, pool_id=pool_id))
+        return self._announce_packages(self._backend.start(pool_id))
 
     def _start_session_sandbox(self, pool_id: str) -> Sandbox:
-        return self._announce_packages(Sandbox.start(self._docker, self.settings, pool_id=pool_id, session=True))
+        return self._announce_packages(self._backend.start(pool_id, session=True))
 
     def _announce_packages(self, sandbox: Sandbox) -> Sandbox:
         """Publish the image's preinstalled libraries once (GET /packages shows them)."""
@@ -167,6 +169,8 @@ class WorkerHost:
                     self._restore_egress_rules()
             except redis.RedisError as exc:
                 log.error("heartbeat failed: %s", exc)
+            except Exception:  # a dead heartbeat would make every other host declare this one lost
+                log.exception("heartbeat failed")
 
     def _sample_sessions(self) -> None:
         figures: dict[str, dict[str, float | int | None]] = {}
@@ -198,6 +202,9 @@ class WorkerHost:
                             log.info("job %s: cancel requested", job_id)
             except redis.RedisError as exc:
                 log.error("cancel listener lost Redis: %s", exc)
+                self._stopped.wait(1.0)
+            except Exception:  # without the listener no running job could be cancelled
+                log.exception("cancel listener failed")
                 self._stopped.wait(1.0)
 
     def close(self) -> None:

@@ -161,6 +161,14 @@ class PackageInstaller:
 
 
 def _link_or_copy(source: str, target: str) -> None:
+    """Put source at target: a hard link (or a copy across file systems), replacing what is there (a
+    forced reinstall finds the same files already linked)."""
+    try:
+        if os.path.samefile(source, target):
+            return
+        os.unlink(target)
+    except FileNotFoundError:
+        pass
     try:
         os.link(source, target)
     except OSError:  # another file system: copy instead

@@ -1,8 +1,10 @@
 """The warm pool: `size` started sandboxes per worker host, refilled in the background.
 
-A job takes a ready sandbox (no container start on the request path) and gives it back afterwards; the
-runtime has already reset it by then. A sandbox that failed, or ran container_max_jobs jobs, is
-destroyed and replaced by the refill thread.
+A job takes a ready sandbox (no container start on the request path) and gives it back afterwards. The
+runtime resets a stateless sandbox after each job and says so; acquire() hands a sandbox out only once
+that confirmation arrived (usually long before the next job), so no job ever starts on a sandbox whose
+reset failed or is still running. A sandbox that failed, failed its reset, or ran container_max_jobs
+jobs is destroyed and replaced by the refill thread.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,12 +62,17 @@ class SandboxPool:
             self._threads.append(thread)
 
     def acquire(self, timeout_s: float) -> Sandbox:
-        """A ready sandbox, waiting up to timeout_s; raises SandboxError if none became ready."""
-        try:
-            sandbox = self._ready.get(timeout=timeout_s)
-        except queue.Empty:
-            detail = f": {self.last_error}" if self.last_error else ""
-            raise SandboxError(f"no sandbox became ready within {timeout_s:.0f} s{detail}") from None
+        """A ready, reset sandbox, waiting up to timeout_s; raises SandboxError if none became ready."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                sandbox = self._ready.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                detail = f": {self.last_error}" if self.last_error else ""
+                raise SandboxError(f"no sandbox became ready within {timeout_s:.0f} s{detail}") from None
+            if sandbox.confirm_reset():
+                break
+            self._missing.release()  # it failed its reset (and was destroyed): start a replacement
         with self._lock:
             self._busy += 1
         return sandbox

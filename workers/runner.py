@@ -14,15 +14,22 @@ from core.errors import SandboxError
 from core.jobs import JobStore, now_ms
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
+from sandbox_runtime import protocol
 from workers.metrics import WorkerMetrics
 from workers.monitor import ResourceMonitor
 from workers.packages import PackageInstaller, ResolutionError
 from workers.pool import SandboxPool
-from workers.sandbox import Sandbox, failure_done
+from workers.sandbox import Sandbox, failure_done, with_state
 
 log = logging.getLogger(__name__)
 
 SANDBOX_WAIT_S = 60.0
+START_ATTEMPTS = 3
+INTERNAL_ERROR = ("InternalError", "internal_error: the service failed while running this job (it is logged)")
+
+
+class _NotStarted(SandboxError):
+    """The sandbox broke before the job reached it: the job can run on another one."""
 
 
 @dataclass
@@ -33,7 +40,7 @@ class ActiveJob:
     cancelled: bool = False
     sandbox: Sandbox | None = None
 
-    def start_on(self, sandbox: Sandbox, request: dict[str, Any]) -> bool:
+    def start_on(self, sandbox: Sandbox, request: protocol.Exec) -> bool:
         """Send the request unless the job was cancelled first; False means it was."""
         with self.lock:
             if self.cancelled:
@@ -47,6 +54,18 @@ class ActiveJob:
             self.cancelled = True
             if self.sandbox is not None:
                 self.sandbox.request_cancel()
+
+
+@dataclass
+class Outcome:
+    """What running one job produced, before it becomes an ExecutionResult."""
+
+    done: protocol.Done
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    plots: list[dict[str, Any]] = field(default_factory=list)
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    packages: dict[str, Any] | None = None
 
 
 class JobRunner:
@@ -76,7 +95,9 @@ class JobRunner:
         """Run one job to its end and store its result; None if it was no longer queued.
 
         Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`, and
-        before_finish(result) updates the session before the client can see the result.
+        before_finish(result) updates the session before the client can see the result. Whatever fails
+        in our own machinery, a claimed job ends: an unexpected exception ends it `error` (InternalError,
+        the traceback only in the log) and a session's sandbox is destroyed (the session is then lost).
         """
         active = ActiveJob()
         with self._lock:
@@ -89,74 +110,101 @@ class JobRunner:
             request, created_ms = claimed
             started_ms = now_ms()
             log.info("job %s started on %s", job_id, self._settings.worker_name)
-            if sandbox is None:
-                done, stdout, stderr = self._execute_pooled(job_id, request, active)
-            else:
-                done, stdout, stderr = self._execute_on(sandbox, job_id, request, active)
-            result = self._result(job_id, request, done, stdout, stderr, queued_ms=started_ms - created_ms)
-            if before_finish is not None:
-                before_finish(result)
-            self._store.finish(result)
-            self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
-                                   queued_ms=result.metrics.queued_ms)
-            log.info("job %s ended %s in %s ms", job_id, result.status.value, result.metrics.duration_ms)
+            try:
+                if sandbox is None:
+                    outcome = self._execute_pooled(job_id, request, active)
+                else:
+                    outcome = self._execute_on(sandbox, job_id, request, active)
+                result = self._result(job_id, request, outcome, queued_ms=started_ms - created_ms)
+            except Exception:
+                log.exception("job %s: internal error", job_id)
+                if sandbox is not None:
+                    sandbox.destroy()  # its interpreter's state is unknown now
+                result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
+                                      queued_ms=started_ms - created_ms)
+            self._finish(result, before_finish)
             return result
         finally:
             with self._lock:
                 self._active.pop(job_id, None)
 
-    def _execute_pooled(self, job_id: str, request: ExecutionRequest,
-                        active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
-        try:
-            sandbox = self._pool.acquire(SANDBOX_WAIT_S)
-        except SandboxError as exc:
-            return failure_done("error", "SandboxUnavailable", str(exc)), [], []
-        try:
-            return self._execute_on(sandbox, job_id, request, active)
-        finally:
-            if request.packages:
-                sandbox.healthy = False  # its installed packages must not reach the next job: replace it
-            self._pool.release(sandbox)
+    def _finish(self, result: ExecutionResult, before_finish: Callable[[ExecutionResult], None] | None) -> None:
+        if before_finish is not None:
+            try:
+                before_finish(result)
+            except Exception:  # the session's record could not be updated: the job still ends
+                log.exception("job %s: updating its session failed", result.job_id)
+        self._store.finish(result)
+        self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
+                               queued_ms=result.metrics.queued_ms)
+        log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)
+
+    def _execute_pooled(self, job_id: str, request: ExecutionRequest, active: ActiveJob) -> Outcome:
+        """Run on a pooled sandbox; a sandbox that breaks before the job started is replaced by another."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                sandbox = self._pool.acquire(SANDBOX_WAIT_S)
+            except SandboxError as exc:
+                return Outcome(failure_done(job_id, "error", "SandboxUnavailable", str(exc)))
+            try:
+                return self._execute_on(sandbox, job_id, request, active)
+            except _NotStarted as exc:
+                log.warning("job %s: sandbox %s failed before the job started (%s); attempt %d",
+                            job_id, sandbox.short_id, exc, attempt)
+            except BaseException:
+                sandbox.destroy()  # our machinery failed mid-job: its state is unknown
+                raise
+            finally:
+                if request.packages:
+                    sandbox.healthy = False  # its installed packages must not reach the next job: replace it
+                self._pool.release(sandbox)
+        return Outcome(failure_done(job_id, "error", "SandboxError", "no sandbox could start the job"))
 
     def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
-                    active: ActiveJob) -> tuple[dict[str, Any], list[str], list[str]]:
-        outputs: dict[str, list[str]] = {"stdout": [], "stderr": []}
-        rich: dict[str, list[dict[str, Any]]] = {"plot": [], "display": []}
+                    active: ActiveJob) -> Outcome:
+        outcome = Outcome(failure_done(job_id, "error", *INTERNAL_ERROR))
 
         def on_output(stream: str, text: str) -> None:
-            outputs[stream].append(text)
+            (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
             self._store.append(job_id, EventType(stream), {"text": text})
 
         def on_rich(kind: str, data: dict[str, Any]) -> None:
-            rich[kind].append(data)
+            (outcome.plots if kind == "plot" else outcome.displays).append(data)
             self._store.append(job_id, EventType(kind), data)
 
-        report: dict[str, Any] | None = None
         if request.packages:
-            report = self.install_packages(sandbox, list(request.packages), force=request.force_packages)
+            outcome.packages = report = self.install_packages(sandbox, list(request.packages),
+                                                              force=request.force_packages)
             if report["failed"] and request.code.strip():
                 reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in report["failed"])
-                done = failure_done("error", "PackageInstallError", f"not run: {reasons}")
-                return {**done, "packages": report, "state": "kept"}, [], []
+                outcome.done = with_state(failure_done(job_id, "error", "PackageInstallError",
+                                                       f"not run: {reasons}"), "kept")
+                return outcome
             if not request.code.strip():
-                return {"status": "success", "packages": report, "state": "kept"}, [], []
-        message = {"op": "exec", "code": request.code, "timeout_ms": request.timeout_ms,
-                   "variables": request.variables, "output_limit_bytes": self._settings.output_limit_bytes,
-                   "plot_formats": list(request.plot_formats), "max_plot_bytes": self._settings.max_plot_bytes,
-                   "max_plots_bytes": self._settings.max_plots_bytes}
+                outcome.done = protocol.Done(id=job_id, status="success", state="kept")
+                return outcome
+        message = protocol.Exec(id=job_id, code=request.code, timeout_ms=request.timeout_ms,
+                                variables=request.variables, output_limit_bytes=self._settings.output_limit_bytes,
+                                plot_formats=tuple(request.plot_formats),
+                                max_plot_bytes=self._settings.max_plot_bytes,
+                                max_plots_bytes=self._settings.max_plots_bytes)
         try:
             if not active.start_on(sandbox, message):
-                return failure_done("cancelled", "Cancelled", "cancelled before it started"), [], []
+                outcome.done = failure_done(job_id, "cancelled", "Cancelled", "cancelled before it started")
+                return outcome
         except SandboxError as exc:
             sandbox.destroy()
-            return failure_done("error", "SandboxError", f"the sandbox failed: {exc}"), [], []
+            if request.session_id is None and not request.packages:
+                raise _NotStarted(str(exc)) from exc
+            outcome.done = failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}")
+            return outcome
+
         def on_sample(figures: dict[str, Any]) -> None:
             self._store.append(job_id, EventType.METRICS, figures)
 
         with ResourceMonitor(sandbox.container_id, on_sample):
-            done = sandbox.collect(request.timeout_ms, on_output, on_rich)
-        done["plots"], done["displays"], done["packages"] = rich["plot"], rich["display"], report
-        return done, outputs["stdout"], outputs["stderr"]
+            outcome.done = sandbox.collect(message, on_output, on_rich)
+        return outcome
 
     def install_packages(self, sandbox: Sandbox, specs: list[str], *, force: bool = False) -> dict[str, Any]:
         """Install allowlisted packages for this sandbox only; {installed, failed} per package.
@@ -174,31 +222,29 @@ class JobRunner:
             sandbox.packages[str(name)] = str(version)
         return {"installed": plan.installed, "failed": plan.failed}
 
-    def _result(self, job_id: str, request: ExecutionRequest, done: dict[str, Any], stdout: list[str],
-                stderr: list[str], *, queued_ms: int) -> ExecutionResult:
+    def _result(self, job_id: str, request: ExecutionRequest, outcome: Outcome, *,
+                queued_ms: int) -> ExecutionResult:
+        done = outcome.done
         return ExecutionResult(
             job_id=job_id,
-            status=JobStatus(done["status"]),
+            status=JobStatus(done.status),
             session_id=request.session_id,
-            stdout="".join(stdout),
-            stderr="".join(stderr),
-            truncated=bool(done.get("truncated")),
-            result=done.get("result"),
-            error=done.get("error"),
-            metrics=Metrics(queued_ms=max(0, queued_ms), duration_ms=int(done.get("duration_ms", 0)),
-                            cpu_ms=int(done.get("cpu_ms", 0)),
-                            peak_memory_bytes=int(done.get("peak_memory_bytes", 0)),
-                            disk_bytes=int(done.get("disk_bytes", 0))),
+            stdout="".join(outcome.stdout),
+            stderr="".join(outcome.stderr),
+            truncated=done.truncated,
+            result=done.result,
+            error=done.error,
+            metrics=Metrics(queued_ms=max(0, queued_ms), duration_ms=done.duration_ms, cpu_ms=done.cpu_ms,
+                            peak_memory_bytes=done.peak_memory_bytes, disk_bytes=done.disk_bytes),
             worker=self._settings.worker_name,
-            variables=done.get("variables") or {},
-            plots=done.get("plots") or [],
-            displays=done.get("displays") or [],
-            notes=done.get("notes") or [],
-            packages=done.get("packages"),
-            findings=[*request.findings, *([{**done["violation"], "source": "runtime", "severity": "error"}]
-                                            if done.get("violation") else [])],
+            variables=dict(done.variables),
+            plots=outcome.plots,
+            displays=outcome.displays,
+            notes=list(done.notes),
+            packages=outcome.packages,
+            findings=[*request.findings, *([{**done.violation, "source": "runtime", "severity": "error"}]
+                                            if done.violation else [])],
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
-            session_state=(done.get("state") or ("kept" if done["status"] == "cancelled" else "lost"))
+            session_state=(done.state or ("kept" if done.status == "cancelled" else "lost"))
             if request.session_id else None,
         )
-

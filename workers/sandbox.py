@@ -1,160 +1,231 @@
-"""One warm sandbox: a hardened container, its runtime, and the channel to it."""
+"""One warm sandbox: its runtime's channel, the container behind it, and the limits the worker enforces.
+
+Everything the runtime sends is decoded by sandbox_runtime.protocol and checked again here against the
+job's own limits (output bytes per stream, plot bytes per plot and in total, number of messages, the
+request id): a runtime that breaks any of them has been tampered with, so the job ends `error` and the
+sandbox is destroyed, never reused.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import time
-import uuid
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import docker
-import docker.errors
-import requests
 
 from core.errors import SandboxError
-from core.settings import Settings
-from workers.channel import AttachChannel, ChannelClosed, ChannelTimeout
-from workers.hardening import LABEL_POOL, LABEL_WORKER, sandbox_container_config
+from sandbox_runtime import protocol
+from workers.backend import Container, SandboxChannel
+from workers.channel import ChannelClosed, ChannelTimeout, InvalidMessage
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 # How long past the job's own timeout we wait for the runtime before killing the container.
 RUNTIME_GRACE_S = 3.0
+# How long the runtime may take to confirm its reset after a job (a wipe of a full tmpfs included).
+RESET_TIMEOUT_S = 30.0
+MAX_RICH_ITEMS = 1_000
+INVALID_MESSAGE = "the sandbox sent an invalid message"
 
 OnOutput = Callable[[str, str], None]
-OnRich = Callable[[str, dict[str, Any]], None]
+OnRich = Callable[[str, dict], None]
 
 
 class Sandbox:
-    """A started container whose runtime answered `ready`; execute() runs one request at a time."""
+    """A started container whose runtime answered `ready`; runs one request at a time."""
 
-    def __init__(self, client: docker.DockerClient, container_id: str, channel: AttachChannel,
-                 site_dir: Path) -> None:
-        self._client = client
-        self.container_id = container_id
+    def __init__(self, container: Container, channel: SandboxChannel, site_dir: Path, *,
+                 limits: protocol.Limits) -> None:
+        self.container = container
         self._channel = channel
         self.site_dir = site_dir
+        self.limits = limits
         # Distributions importable in the sandbox (canonical name -> version): the image's, and all.
         self.preinstalled: dict[str, str] = {}
         self.packages: dict[str, str] = {}
         self.jobs_run = 0
         self.healthy = True
+        self.reset_pending = False
+        self._backlog: deque[bytes] = deque()  # lines read past the end of a request (its reset)
+
+    def _next_line(self, deadline: float) -> bytes:
+        return self._backlog.popleft() if self._backlog else self._channel.receive(deadline)
+
+    def _lines(self, deadline: float) -> list[bytes]:
+        """The next line (waiting until deadline) and every line already received after it."""
+        first = self._next_line(deadline)
+        lines = [first, *self._backlog, *self._channel.received()]
+        self._backlog.clear()
+        return lines
+
+    @property
+    def container_id(self) -> str:
+        return self.container.id
 
     @property
     def short_id(self) -> str:
-        return self.container_id[:12]
+        return self.container.id[:12]
 
-    @classmethod
-    def start(cls, client: docker.DockerClient, settings: Settings, *, pool_id: str,
-              session: bool = False) -> Sandbox:
-        """Create, attach and start a container, then wait for its runtime's `ready` (cold start)."""
-        labels = {LABEL_WORKER: settings.worker_name, LABEL_POOL: pool_id}
-        site_dir = Path(settings.site_root) / uuid.uuid4().hex
-        site_dir.mkdir(parents=True, mode=0o755)
+    def await_ready(self, timeout_s: float = READY_TIMEOUT_S) -> Sandbox:
+        """Wait for the runtime's `ready` (a cold start); destroys the sandbox and raises if it fails."""
         try:
-            config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session)
-            container = client.containers.create(**config)
-            raw = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
-                                                                 "stream": 1})
-            channel = AttachChannel(getattr(raw, "_sock", raw), name=container.id[:12])
-            container.start()
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            shutil.rmtree(site_dir, ignore_errors=True)
-            raise SandboxError(f"cannot start a sandbox from {settings.docker_image}: {exc}") from exc
-        sandbox = cls(client, container.id, channel, site_dir)
-        try:
-            ready = channel.receive(time.monotonic() + READY_TIMEOUT_S)
-        except SandboxError:
-            sandbox.destroy()
-            raise
-        if ready.get("ev") != "ready":
-            sandbox.destroy()
-            raise SandboxError(f"sandbox {sandbox.short_id} said {ready!r} instead of ready")
-        sandbox.preinstalled = dict(ready.get("packages") or {})
-        sandbox.packages = dict(sandbox.preinstalled)
-        if ready.get("preloadFailed"):
-            log.warning("sandbox %s could not preload %s", sandbox.short_id, ready["preloadFailed"])
-        return sandbox
+            event = protocol.decode_event(self._next_line(time.monotonic() + timeout_s), self.limits)
+        except (SandboxError, protocol.ProtocolError) as exc:
+            self.destroy()
+            raise SandboxError(f"sandbox {self.short_id} did not start: {exc}") from exc
+        if not isinstance(event, protocol.Ready):
+            self.destroy()
+            raise SandboxError(f"sandbox {self.short_id} said {type(event).__name__} instead of ready")
+        self.preinstalled = dict(event.packages)
+        self.packages = dict(self.preinstalled)
+        if event.preload_failed:
+            log.warning("sandbox %s could not preload %s", self.short_id, event.preload_failed)
+        return self
 
-    def send(self, request: dict[str, Any]) -> None:
+    def send(self, request: protocol.Exec) -> None:
         """Hand one exec request to the runtime; collect() then reads its events."""
         self.jobs_run += 1
+        self.reset_pending = True
         self._channel.send(request)
 
-    def collect(self, timeout_ms: int, on_output: OnOutput, on_rich: OnRich | None = None) -> dict[str, Any]:
-        """Read the running request's events, calling on_output(stream, text) and on_rich(kind, data)
-        for plots and displays; returns `done`.
+    def collect(self, request: protocol.Exec, on_output: OnOutput,
+                on_rich: OnRich | None = None) -> protocol.Done:
+        """Read the running request's events, calling on_output(stream, text) and on_rich(kind, data);
+        returns its `done`.
 
         Output already received is merged per stream before on_output is called, so a flood of small
-        prints becomes a few large events. If the runtime does not answer within timeout_ms plus a grace
-        period, or its channel breaks, the container is destroyed and a `done` saying so is returned.
+        prints becomes a few large events. If the runtime does not answer within the request's timeout
+        plus a grace period, its channel breaks, or it sends anything invalid, the container is destroyed
+        and a `done` saying so is returned.
         """
-        deadline = time.monotonic() + timeout_ms / 1000 + RUNTIME_GRACE_S
+        deadline = time.monotonic() + request.timeout_ms / 1000 + RUNTIME_GRACE_S
+        budget = _Budget(request)
         try:
             while True:
-                batch = [self._channel.receive(deadline), *self._channel.received()]
+                lines = self._lines(deadline)
                 pending_stream, pending_text = "", list[str]()
-                for message in batch:
-                    event = message.get("ev")
-                    if event in ("stdout", "stderr"):
-                        if event != pending_stream and pending_text:
+                for index, line in enumerate(lines):
+                    event = protocol.decode_event(line, self.limits)
+                    budget.check(event)
+                    if isinstance(event, protocol.Output):
+                        if event.stream != pending_stream and pending_text:
                             on_output(pending_stream, "".join(pending_text))
                             pending_text = []
-                        pending_stream = event
-                        pending_text.append(message["text"])
+                        pending_stream = event.stream
+                        pending_text.append(event.text)
                         continue
                     if pending_text:
                         on_output(pending_stream, "".join(pending_text))
                         pending_text = []
-                    if event in ("plot", "display") and on_rich is not None:
-                        on_rich(event, message["data"])
-                    if event == "done":
-                        return message
-                    if event == "fatal":
-                        raise SandboxError(f"sandbox {self.short_id}: {message.get('message')}")
+                    if isinstance(event, protocol.Plot | protocol.Display) and on_rich is not None:
+                        on_rich("plot" if isinstance(event, protocol.Plot) else "display", event.data)
+                    elif isinstance(event, protocol.Done):
+                        self._backlog.extend(lines[index + 1:])  # the reset that follows
+                        return budget.finish(event)
+                    elif isinstance(event, protocol.Fatal):
+                        raise SandboxError(f"sandbox {self.short_id}: {event.message}")
                 if pending_text:
                     on_output(pending_stream, "".join(pending_text))
         except ChannelTimeout:
             self.destroy()
-            return failure_done("timeout", "TimeoutError", "the sandbox did not answer in time")
+            return failure_done(request.id, "timeout", "TimeoutError", "the sandbox did not answer in time")
+        except (protocol.ProtocolError, InvalidMessage) as exc:
+            log.error("sandbox %s: %s: %s", self.short_id, INVALID_MESSAGE, exc)
+            self.destroy()
+            return failure_done(request.id, "error", "InvalidSandboxMessage", INVALID_MESSAGE)
         except (ChannelClosed, SandboxError) as exc:
-            oom = self._was_oom_killed()
+            oom = self.container.oom_killed()
             self.destroy()
             if oom:
-                return failure_done("memory_exceeded", "MemoryError", "the sandbox ran out of memory")
-            return failure_done("error", "SandboxError", f"the sandbox failed: {exc}")
+                return failure_done(request.id, "memory_exceeded", "MemoryError", "the sandbox ran out of memory")
+            return failure_done(request.id, "error", "SandboxError", f"the sandbox failed: {exc}")
+
+    def confirm_reset(self, timeout_s: float = RESET_TIMEOUT_S) -> bool:
+        """After a stateless job: wait for the runtime's `reset`; False (and destroyed) unless it is clean."""
+        if not self.reset_pending:
+            return self.healthy
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                event = protocol.decode_event(self._next_line(deadline), self.limits)
+                if isinstance(event, protocol.Pong):
+                    continue
+                if isinstance(event, protocol.Reset) and event.ok:
+                    self.reset_pending = False
+                    return True
+                log.error("sandbox %s failed its reset: %s", self.short_id, event)
+                break
+        except (SandboxError, protocol.ProtocolError) as exc:
+            log.error("sandbox %s failed its reset: %s", self.short_id, exc)
+        self.destroy()
+        return False
 
     def request_cancel(self) -> None:
         """Ask the runtime to kill the running code (from the cancel listener's thread)."""
         try:
-            self._channel.send({"op": "cancel"})
+            self._channel.send(protocol.Cancel())
         except ChannelClosed:
             pass
-
-    def _was_oom_killed(self) -> bool:
-        try:
-            state = self._client.api.inspect_container(self.container_id)["State"]
-            return bool(state.get("OOMKilled"))
-        except (docker.errors.DockerException, requests.RequestException):
-            return False
 
     def destroy(self) -> None:
         """Kill and remove the container; never raises (it is also cleanup after failures)."""
         self.healthy = False
         self._channel.close()
-        try:
-            self._client.api.remove_container(self.container_id, force=True)
-        except (docker.errors.DockerException, requests.RequestException):
-            pass  # auto_remove may have beaten us to it
+        self.container.remove()
         shutil.rmtree(self.site_dir, ignore_errors=True)  # written only by this worker, never by the sandbox
 
 
-def failure_done(status: str, error_type: str, message: str) -> dict[str, Any]:
-    """A `done` event for a run our machinery ended (the runtime could not report it)."""
-    return {"ev": "done", "status": status, "result": None, "truncated": False, "cpu_ms": 0,
-            "peak_memory_bytes": 0, "duration_ms": 0,
-            "error": {"type": error_type, "message": message, "traceback": []}}
+@dataclass
+class _Budget:
+    """The worker's own count of what one request produced, against the request's limits."""
+
+    request: protocol.Exec
+    output_chars: dict[str, int] | None = None
+    plots_bytes: int = 0
+    rich_items: int = 0
+    messages: int = 0
+
+    def check(self, event: protocol.Event) -> None:
+        """Raise ProtocolError if event does not belong in a running request or passes a limit."""
+        request = self.request
+        self.messages += 1
+        if self.messages > 2 * request.output_limit_bytes + 2 * MAX_RICH_ITEMS + 16:
+            raise protocol.ProtocolError("too many messages")
+        if isinstance(event, protocol.Output):
+            counts = self.output_chars = self.output_chars or {"stdout": 0, "stderr": 0}
+            counts[event.stream] += len(event.text)
+            if counts[event.stream] > request.output_limit_bytes:
+                raise protocol.ProtocolError(f"{event.stream} over the {request.output_limit_bytes}-byte limit")
+        elif isinstance(event, protocol.Plot | protocol.Display):
+            size = event.size()
+            self.plots_bytes += size
+            self.rich_items += 1
+            if (size > request.max_plot_bytes or self.plots_bytes > request.max_plots_bytes
+                    or self.rich_items > MAX_RICH_ITEMS):
+                raise protocol.ProtocolError("rich output over its limits")
+        elif isinstance(event, protocol.Ready | protocol.Reset):
+            raise protocol.ProtocolError(f"{type(event).__name__} while a request runs")
+
+    def finish(self, done: protocol.Done) -> protocol.Done:
+        """Check the `done` itself: it must answer this request."""
+        if done.id != self.request.id:
+            raise protocol.ProtocolError("a done for another request")
+        if done.result is not None and protocol.Display(done.result).size() > self.request.max_plot_bytes + 2 * \
+                protocol.MAX_TEXT_CHARS:
+            raise protocol.ProtocolError("the value is over its limit")
+        return done
+
+
+def failure_done(request_id: str, status: str, error_type: str, message: str) -> protocol.Done:
+    """A `done` for a run our machinery ended (the runtime could not report it)."""
+    return protocol.Done(id=request_id, status=status,
+                         error={"type": error_type, "message": message, "traceback": []})
+
+
+def with_state(done: protocol.Done, state: str) -> protocol.Done:
+    """done, saying what became of a session's interpreter."""
+    return replace(done, state=state)

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from core.jobs import now_ms
 from core.models import ExecutionResult, SessionStatus
 from core.sessions import SessionStore
 from core.settings import Settings
+from sandbox_runtime import protocol
 from workers.pool import SandboxPool
 from workers.runner import JobRunner
 from workers.sandbox import Sandbox
@@ -73,17 +75,22 @@ class SessionManager:
         if full:
             self._reply(session_id, ok=False, reason="full")
             return
+        sandbox: Sandbox | None = None
         try:
             sandbox = self._pool.detach(self._pool.acquire(SANDBOX_WAIT_S))
             if packages:
                 report = self._runner.install_packages(sandbox, packages)
                 if report["failed"]:
-                    sandbox.destroy()
                     reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in report["failed"])
                     raise SandboxError(f"packages could not be installed: {reasons}")
             if variables:
                 self._setup(sandbox, variables)
-        except SandboxError as exc:
+        except Exception as exc:
+            if not isinstance(exc, SandboxError):
+                log.exception("session %s: internal error while creating it", session_id)
+                exc = SandboxError("internal_error: the session could not be created (it is logged)")
+            if sandbox is not None:
+                sandbox.destroy()
             with self._lock:
                 self._starting -= 1
             self._sessions.delete(session_id)
@@ -101,12 +108,13 @@ class SessionManager:
         log.info("session %s created", session_id)
 
     def _setup(self, sandbox: Sandbox, variables: dict[str, Any]) -> None:
-        sandbox.send({"op": "exec", "code": "", "timeout_ms": SETUP_TIMEOUT_MS, "variables": variables,
-                      "output_limit_bytes": self._settings.output_limit_bytes})
-        done = sandbox.collect(SETUP_TIMEOUT_MS, lambda _stream, _text: None)
-        if done["status"] != "success":
+        request = protocol.Exec(id=f"setup-{uuid.uuid4().hex}", code="", timeout_ms=SETUP_TIMEOUT_MS,
+                                variables=variables, output_limit_bytes=self._settings.output_limit_bytes)
+        sandbox.send(request)
+        done = sandbox.collect(request, lambda _stream, _text: None)
+        if done.status != "success":
             sandbox.destroy()
-            raise SandboxError(f"could not set the session's variables: {done.get('error')}")
+            raise SandboxError(f"could not set the session's variables: {done.error}")
 
     def _reply(self, session_id: str, *, ok: bool, reason: str | None = None) -> None:
         key = keys.session_created_key(session_id)
@@ -127,6 +135,18 @@ class SessionManager:
         return True
 
     def _actor_loop(self, actor: SessionActor) -> None:
+        """Run the session's jobs until it ends; an unexpected failure ends the session `lost`, and its
+        pending jobs with it (the runner already ended the job that was running)."""
+        try:
+            self._serve_session(actor)
+        except Exception:
+            log.exception("session %s: internal error; the session is lost", actor.session_id)
+            try:
+                self._retire(actor, SessionStatus.LOST, "internal_error: the session failed (it is logged)")
+            except Exception:
+                log.exception("session %s: could not be retired", actor.session_id)
+
+    def _serve_session(self, actor: SessionActor) -> None:
         while not actor.stopped.is_set():
             actor.kicked.wait(timeout=1.0)
             actor.kicked.clear()

@@ -10,8 +10,9 @@ The image is tagged ``NAME:HASH`` where HASH (12 hex digits of sha256) covers ev
 exists it is only re-tagged as ``NAME:TAG`` (``DOCKER_IMAGE``, default ``penny-sandbox:latest``)
 and nothing is built. Otherwise the image is assembled from:
 
-* a Debian bookworm ``minbase`` root file system with ``python3``, made once by debootstrap and
-  cached as ``.cache/sandbox/rootfs-bookworm-minbase.tar`` (delete it to refresh);
+* a Debian bookworm ``minbase`` root file system with ``python3`` and ``python3-seccomp``, made once
+  by debootstrap and cached as ``.cache/sandbox/rootfs-bookworm-minbase-<packages>.tar`` (delete it
+  to refresh; a change of DEBIAN_PACKAGES makes a new one and removes the old);
 * ``deploy/sandbox/requirements.txt`` installed with the host's Python 3.11 into /opt/penny/lib
   from a wheelhouse in ``.cache/sandbox/pip`` (filled on first use, so rebuilds download nothing);
 * the ``sandbox_runtime`` package and ``deploy/sandbox/sitecustomize.py`` (keeps matplotlib's
@@ -45,6 +46,9 @@ from typing import NamedTuple, NoReturn
 
 SUITE = "bookworm"
 VARIANT = "minbase"
+# Debian packages of the root fs. python3-seccomp: libseccomp's binding (`import seccomp` for /usr/bin/python3,
+# from /usr/lib/python3/dist-packages), with which each kernel loads its filter (sandbox_runtime.seccomp_filter).
+DEBIAN_PACKAGES = ("python3", "python3-seccomp")
 DEFAULT_DOCKER_IMAGE = "penny-sandbox:latest"
 SANDBOX_USER = "sandbox"
 SANDBOX_ID = 1000
@@ -67,6 +71,8 @@ IMAGE_ENV = {
     "PYTHONUNBUFFERED": "1",
     "LANG": "C.UTF-8",
     "HOME": "/workspace",
+    # A kernel that cannot load its seccomp filter exits before running any code.
+    "PENNY_SECCOMP": "required",
 }
 IMAGE_CHANGES = (
     *(f"ENV {key}={value}" for key, value in IMAGE_ENV.items()),
@@ -322,11 +328,13 @@ def build_lock(cache: Path) -> Iterator[None]:
 
 
 def ensure_rootfs(cache: Path, logfile: Path) -> Path:
-    """The cached debootstrap tarball, created on first use."""
-    tarball = cache / f"rootfs-{SUITE}-{VARIANT}.tar"
+    """The cached debootstrap tarball, created on first use (one per package list; others are removed)."""
+    tarball = cache / f"rootfs-{SUITE}-{VARIANT}-{'+'.join(DEBIAN_PACKAGES)}.tar"
     if tarball.is_file():
         log(f"reusing {tarball.name}")
         return tarball
+    for stale in cache.glob(f"rootfs-{SUITE}-{VARIANT}*.tar"):
+        stale.unlink()
     if not shutil.which("debootstrap"):
         fail("debootstrap is not installed (apt-get install debootstrap)")
     mirror = pick_debian_mirror(read_apt_sources(apt_source_files()))
@@ -335,7 +343,8 @@ def ensure_rootfs(cache: Path, logfile: Path) -> Path:
         temp_dir(cache, "debootstrap-") as tmp,
     ):
         target = tmp / "root"
-        cmd = ["debootstrap", f"--variant={VARIANT}", "--include=python3", SUITE, str(target)]
+        include = f"--include={','.join(DEBIAN_PACKAGES)}"
+        cmd = ["debootstrap", f"--variant={VARIANT}", include, SUITE, str(target)]
         run([*cmd, *([mirror] if mirror else [])], logfile)
         partial = tmp / "rootfs.tar"
         excludes = ["--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*"]
@@ -507,6 +516,9 @@ def build(repo_root: Path, ref: str, digest: str) -> None:
             add_sandbox_user(root)
         with step("matplotlib font cache"):
             build_font_cache(root, logfile)
+        with step("check the seccomp binding"):
+            check = "from sandbox_runtime import seccomp_filter as f; f.build(f.binding())"
+            chroot_python(root, ["-c", check], logfile)
         with step(f"compileall {PENNY}"):
             compile_penny(root, logfile)
             make_world_readable(root / PENNY.lstrip("/"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import redis
 import requests
 import stack
 
+from core import keys
+from core.jobs import JobStore
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,6 +120,7 @@ def running_cluster(name: str, log_root: Path, *, workers: int = 1, audited: boo
                                **{**TEST_SETTINGS, **settings}) as (running, url):
             cluster = Cluster(running, url, prefix)
             yield cluster
+            assert_every_job_ended(cluster)
             if audited:
                 assert_every_job_is_audited(cluster)
     finally:
@@ -127,6 +131,19 @@ def running_cluster(name: str, log_root: Path, *, workers: int = 1, audited: boo
 def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     with running_cluster("test", log_root, audited=True) as running:
         yield running
+
+
+def assert_every_job_ended(cluster: Cluster, *, timeout_s: float = 60.0) -> None:
+    """No job of this cluster stays queued or running: each one still in flight ends within timeout_s
+    (a job's own timeout is at most MAX_EXECUTION_TIME, 20 s here; the service ends stuck ones)."""
+    client = redis.Redis.from_url(cluster.stack.env["REDIS_URL"])
+    store = JobStore(client, retention_s=600)
+    stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
+    deadline = time.monotonic() + timeout_s
+    left = [job_id for job_id in sorted(stored)
+            if store.await_final(job_id, max(0, int((deadline - time.monotonic()) * 1000))) is None
+            and client.hget(keys.job_key(job_id), "status") is not None]
+    assert not left, f"{len(left)} jobs never ended: {left[:10]}"
 
 
 def assert_every_job_is_audited(cluster: Cluster, headers: dict[str, str] | None = None) -> set[str]:

@@ -76,3 +76,42 @@ def test_the_api_shape(analyzer: CodeAnalyzer) -> None:
     assert shape == {"valid": False, "errors": [{"line": 1, "col": 0, "rule": "blocked_builtin",
                                                  "message": "the builtin 'eval' is blocked by the import policy"}],
                      "warnings": []}
+
+
+def test_strict_validation_agrees_with_the_run_time_layer_on_every_bypass_program(analyzer: CodeAnalyzer) -> None:
+    from tests.integration.test_policy_bypass import DATA_SCIENCE, READS, VIOLATIONS, WRITES
+
+    for name, code, _ in VIOLATIONS:
+        assert not analyzer.analyze(code).valid, name  # strict refuses what the run-time layer refuses
+    for name, code in [(n, c) for n, c in READS] + [(n, c) for n, c, _ in WRITES]:
+        analysis = analyzer.analyze(code)
+        assert not analysis.valid or analysis.warnings, name
+    ordinary = analyzer.analyze(DATA_SCIENCE)
+    assert ordinary.valid and ordinary.warnings == (), ordinary
+
+
+@pytest.mark.parametrize("code", [
+    "import pathlib\npathlib.os.system('x')",
+    "import typing\ntyping.sys.modules",
+    "import sqlite3",
+    "import _posixsubprocess",
+    "from subprocess import _posixsubprocess",
+    "getattr(__import__('pathlib'), 'os')",
+    "open(4, 'w')",
+])
+def test_aliases_private_modules_and_modules_outside_the_allowlist_are_errors(analyzer: CodeAnalyzer,
+                                                                             code: str) -> None:
+    assert not analyzer.analyze(code).valid
+
+
+def test_literal_paths_are_judged_after_their_known_links_and_dots(analyzer: CodeAnalyzer) -> None:
+    analysis = analyzer.analyze("open('/dev/fd/../../self/environ')\nopen('/dev/shm/x', 'w')\n"
+                                "import pathlib\npathlib.Path('/workspace/../etc/passwd').read_text()\n"
+                                "open('/workspace/fine.txt', 'w')")
+    assert [f.line for f in analysis.warnings] == [1, 2, 4]
+
+
+def test_a_policy_that_blocks_nothing_has_no_allowlist_either() -> None:
+    imports = ImportPolicy(frozenset({"numpy"}), frozenset(), frozenset(), frozenset())
+    filesystem = FilesystemPolicy(("/workspace",), (), ())
+    assert CodeAnalyzer(imports, filesystem).analyze("import os\nos.getpid()").valid

@@ -38,6 +38,7 @@ def guarded(tmp_path: Path) -> Iterator[tuple[Runtime, Path]]:
     (lib / "font_cache_lib.py").write_text(IMPORT_TIME_PROGRAM)
     policy = json.loads(runtime_policy_json(ImportPolicy.load(POLICY_DIR), FilesystemPolicy.load(POLICY_DIR)))
     policy["writablePaths"] = [str(workspace), str(tmp)]  # on the host the sandbox's paths are these
+    policy["allowedModules"] += ["friendly_lib", "font_cache_lib"]  # as an operator would list them
     # The workspace is on the import path, as in the sandbox (the runtime's working directory).
     rt = Runtime(workspace, tmp, policy=json.dumps(policy), PYTHONPATH=f"{lib}:{workspace}")
     yield rt, workspace
@@ -72,12 +73,11 @@ def test_libraries_keep_their_own_imports_and_files(guarded: tuple[Runtime, Path
     done, _ = runtime.run("import friendly_lib\nfriendly_lib.hostname_via_os()")
     assert done["status"] == "success", done
     assert done["result"]["repr"] == "True"
-    # Starting a program is refused even through a library, when user code asked for it.
+    # Starting a program is refused whoever asks: through a library, and while a library is imported.
     done, _ = runtime.run("import friendly_lib\nfriendly_lib.run_true()")
     assert done["status"] == "policy_violation" and done["violation"]["target"] == "subprocess.Popen"
-    # ...but a library may run one while it is being imported.
     done, _ = runtime.run("import font_cache_lib\nfont_cache_lib.STATUS")
-    assert done["status"] == "success" and done["result"]["repr"] == "0", done
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "subprocess.Popen", done
 
 
 def test_a_module_written_by_user_code_is_still_user_code(guarded: tuple[Runtime, Path]) -> None:
@@ -132,11 +132,11 @@ def test_introspection_escapes_cannot_use_what_they_reach(guarded: tuple[Runtime
          "        if isinstance(cell.cell_contents, frozenset):\n            cell.cell_contents = frozenset()\n"
          "        elif callable(cell.cell_contents) and hasattr(cell.cell_contents, '__closure__'):\n"
          "            todo.append(cell.cell_contents)\n"
-         f"import os\nos.system('touch {workspace}/pwned')", "os.system"),
+         f"import os\nos.system('touch {workspace}/pwned')", "os"),
     ):
         done, _ = runtime.run(attack)
         assert done["status"] == "policy_violation", (attack, done)
-        assert done["violation"]["target"] == target
+        assert done["violation"]["target"] == target, (attack, done["violation"])
         assert not (workspace / "pwned").exists()
 
 
@@ -176,3 +176,138 @@ def test_without_a_policy_nothing_is_refused(tmp_path: Path) -> None:
         assert done["status"] == "success" and done["violation"] is None
     finally:
         runtime.close()
+
+
+# --- issue 12: a layer with no reachable state, private modules closed, paths resolved ----------------------
+
+WALK = ("cw = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]\n"
+        "sys_module = cw()._module.sys\nos_module = sys_module.modules['os']\n")
+
+
+@pytest.mark.parametrize("attack, target", [
+    # A C function handed to a library as a callback: the nearest Python frame is the library's.
+    (WALK + "import string, collections\nd = collections.defaultdict(sys_module.modules['gc'].get_objects)\n"
+     "string.Template('$x').substitute(d)", "gc.get_objects"),
+    (WALK + "import re\nre.sub('x', sys_module.modules['gc'].get_referrers, 'x')", "gc.get_referrers"),
+    (WALK + "import json\njson.loads('{}', object_hook=sys_module.modules['gc'].get_referents)", "gc.get_referents"),
+    (WALK + "import string, collections\nd = collections.defaultdict(sys_module._current_frames)\n"
+     "string.Template('$x').substitute(d)", "sys._current_frames"),
+    (WALK + "import re\nre.sub('x', sys_module.settrace, 'x')", "sys.settrace"),
+    (WALK + "import re\nre.sub('x', sys_module.addaudithook, 'x')", "sys.addaudithook"),
+    # The policy layer's own functions: their code and defaults are out of reach, whoever asks.
+    (WALK + "import operator, re\nf = sys_module.modules['_imp'].create_dynamic\n"
+     "re.sub('x', lambda m: str(operator.attrgetter('__code__')(f)), 'x')", "the policy layer's own __code__"),
+    (WALK + "sys_module.modules['_posixsubprocess'].fork_exec.__defaults__ = ()",
+     "the policy layer's own __defaults__"),
+])
+def test_object_graph_walks_are_refused_whoever_calls_them(guarded: tuple[Runtime, Path], attack: str,
+                                                            target: str) -> None:
+    runtime, _ = guarded
+    done, _ = runtime.run(attack)
+    assert done["status"] == "policy_violation", done
+    assert done["violation"]["target"] == target
+
+
+@pytest.mark.parametrize("attack, target", [
+    (WALK + "sys_module.modules['_posixsubprocess'].fork_exec(['/bin/sh', '-c', 'touch {ws}/pwned'])",
+     "penny.fork_exec"),
+    ("import pathlib\npathlib.os.system('touch {ws}/pwned')", "os.system"),
+    ("import typing\ntyping.sys.modules['os'].system('touch {ws}/pwned')", "os.system"),
+    (WALK + "util = sys_module.modules['importlib.util']\nspec = util.find_spec('_posixsubprocess')\n"
+     "sys_module.modules['_imp'].create_dynamic(spec).fork_exec(['/bin/sh', '-c', 'touch {ws}/pwned'])",
+     "_posixsubprocess"),
+    (WALK + "sys_module.modules.pop('_posixsubprocess')\n"
+     "cw()._module.__builtins__['__import__']('_posixsubprocess')", "_posixsubprocess"),
+    (WALK + "sig = sys_module.modules['signal']\nsig.pidfd_send_signal(os_module.pidfd_open(os_module.getpid()), 0)",
+     "penny.pidfd_send_signal"),
+    (WALK + "os_module.mkfifo('{ws}/pwned')", "penny.mkfifo"),
+    (WALK + "import functools, string, collections\n"
+     "d = collections.defaultdict(functools.partial(os_module.kill, 1, 0))\nstring.Template('$x').substitute(d)",
+     "os.kill"),
+    ("import threading, pathlib\nt = threading.Timer(0, pathlib.os.system, ['touch {ws}/pwned'])\nt.start()\n"
+     "t.join()", "os.system"),
+])
+def test_private_modules_and_aliases_cannot_start_or_signal_anything(guarded: tuple[Runtime, Path], attack: str,
+                                                                      target: str) -> None:
+    runtime, workspace = guarded
+    done, _ = runtime.run(attack.replace("{ws}", str(workspace)))
+    assert done["status"] == "policy_violation", done
+    assert done["violation"]["target"] == target
+    assert not (workspace / "pwned").exists()
+
+
+def test_the_hook_keeps_judging_every_thread_while_others_are_inside_it(guarded: tuple[Runtime, Path]) -> None:
+    runtime, _ = guarded
+    done, _ = runtime.run(
+        "import threading, pathlib\nrefused = []\n"
+        "def spin():\n    for _ in range(200):\n        try:\n            pathlib.os.sys._getframe()\n"
+        "        except ImportError:\n            refused.append('frame')\n"
+        "threads = [threading.Thread(target=spin) for _ in range(3)]\n"
+        "for t in threads:\n    t.start()\n"
+        "for _ in range(200):\n    try:\n        open('/etc/hostname').read()\n    except PermissionError:\n"
+        "        refused.append('file')\n"
+        "for t in threads:\n    t.join()\n(refused.count('frame'), refused.count('file'))")
+    assert done["status"] == "policy_violation" and done["result"]["repr"] == "(600, 200)", done
+
+
+@pytest.mark.parametrize("attack", [
+    "open('/dev/fd/../../self/environ').read()",
+    "open('/dev/fd/../../1/cmdline').read()",
+    "open('/proc/self/root/etc/hostname').read()",
+    "import pathlib\nfd = pathlib.os.open('/', 0)\npathlib.os.read(pathlib.os.open('etc/hostname', 0, dir_fd=fd), 99)",
+    "import pathlib\nos = pathlib.os\nos.chdir('{ws}')\nos.makedirs('a/b/c/d/e/f')\n"
+    "os.symlink('../../../../../../' * 8 + 'etc/hostname', 'a/b/c/d/e/f/l')\nopen('a/b/c/d/e/f/l').read()",
+    "import pathlib\npathlib.Path('{ws}/../../../../../../../etc/hostname').read_text()",
+])
+def test_paths_are_resolved_before_they_are_judged(guarded: tuple[Runtime, Path], attack: str) -> None:
+    runtime, workspace = guarded
+    done, events = runtime.run(attack.replace("{ws}", str(workspace)))
+    assert done["status"] == "error" and done["error"]["type"] == "FilesystemPolicyError", done
+    assert "blockedPaths of policies/filesystem.json" in done["error"]["message"]
+    assert done["result"] is None and text(events, "stdout") == ""
+
+
+@pytest.mark.parametrize("attack", [
+    "open('/dev/shm/penny-pwned', 'w').write('x')",
+    "import pathlib\npathlib.os.symlink('/dev/shm/penny-pwned', '{ws}/link')\nopen('{ws}/link', 'w').write('x')",
+    "import pathlib\nfd = pathlib.os.open('/dev/shm', 0)\npathlib.os.open('penny-pwned', 0o101, dir_fd=fd)",
+    "import pathlib\npathlib.os.mkdir('/dev/shm/penny-pwned')",
+    "import pathlib\npathlib.os.rename('{ws}', '/dev/shm/penny-pwned')",
+])
+def test_writes_outside_the_allowed_paths_are_refused(guarded: tuple[Runtime, Path], attack: str) -> None:
+    runtime, workspace = guarded
+    done, _ = runtime.run(attack.replace("{ws}", str(workspace)))
+    assert done["status"] == "error" and done["error"]["type"] == "FilesystemPolicyError", done
+    assert "allowedPaths of policies/filesystem.json" in done["error"]["message"]
+    assert not Path("/dev/shm/penny-pwned").exists() and workspace.exists()
+
+
+def test_the_kernels_own_pipes_are_not_for_user_code(guarded: tuple[Runtime, Path]) -> None:
+    runtime, _ = guarded
+    done, _ = runtime.run("open(4, 'w', closefd=False).write('{\"kind\": \"result\"}\\n')")
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "fd 4", done
+
+
+def test_the_import_allowlist_names_the_policy_and_lets_user_modules_in(guarded: tuple[Runtime, Path]) -> None:
+    runtime, workspace = guarded
+    done, _ = runtime.run("import sqlite3")
+    assert done["status"] == "policy_violation" and done["violation"]["target"] == "sqlite3"
+    assert "not allowed by policies/imports.json" in done["violation"]["message"]
+    (workspace / "helper_mod.py").write_text("VALUE = 41\n")
+    done, _ = runtime.run("import helper_mod, json, collections, pathlib, csv, io\nhelper_mod.VALUE + 1")
+    assert done["status"] == "success" and done["result"]["repr"] == "42", done
+
+
+def test_ordinary_library_work_has_no_finding(guarded: tuple[Runtime, Path]) -> None:
+    runtime, workspace = guarded
+    done, events = runtime.run(
+        "import csv, json, io, pathlib, tempfile, traceback, dataclasses, collections, statistics\n"
+        f"p = pathlib.Path('{workspace}/d.csv')\n"
+        "with p.open('w', newline='') as f:\n    csv.writer(f).writerows([[1, 2], [3, 4]])\n"
+        "rows = list(csv.reader(p.open()))\n"
+        "with tempfile.NamedTemporaryFile('w', dir=str(p.parent)) as t:\n    t.write('x')\n"
+        "try:\n    open('/etc/hostname')\nexcept PermissionError:\n    traceback.format_exc()\n"
+        "@dataclasses.dataclass\nclass P:\n    x: int\n"
+        "json.dumps([rows, statistics.mean([1, 2, 3]), P(1).x])")
+    assert done["status"] == "success", done
+    assert done["violation"] is None and done["result"]["repr"] == '\'[[["1", "2"], ["3", "4"]], 2, 1]\''

@@ -23,6 +23,8 @@ class Runtime:
                "PENNY_MODE": mode, **extra_env}
         if policy is not None:
             env["PENNY_POLICY"] = policy
+        self.mode = mode
+        self.jobs = 0
         self.proc = subprocess.Popen([sys.executable, "-m", "sandbox_runtime"], cwd=REPO, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.ready = self._read()
@@ -33,6 +35,9 @@ class Runtime:
         return json.loads(line)
 
     def send(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "exec":
+            self.jobs += 1
+            message = {"id": f"job-{self.jobs}", **message}
         self.proc.stdin.write(json.dumps(message).encode() + b"\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
 
@@ -43,6 +48,9 @@ class Runtime:
         events = []
         while (event := self._read())["ev"] != "done":
             events.append(event)
+        assert event["id"] == f"job-{self.jobs}"
+        if self.mode == "stateless":
+            assert self._read() == {"ev": "reset", "ok": True, "survivors": []}
         return event, events
 
     def close(self) -> int:
