@@ -189,7 +189,7 @@ class Stack:
             client = docker.from_env(timeout=60)
             for name in self.worker_names:
                 filters = {"label": [f"{LABEL_SANDBOX}=1", f"{LABEL_WORKER}={name}"]}
-                for container in client.containers.list(all=True, filters=filters):
+                for container in client.containers.list(all=True, sparse=True, filters=filters):
                     with contextlib.suppress(docker.errors.NotFound):
                         container.remove(force=True)
                         removed += 1

@@ -96,19 +96,26 @@ def type_name(value: Any) -> str:
 
 
 def run_cell(source: str, namespace: dict[str, Any], *,
-             describe: Callable[[Any], dict[str, Any] | None] = describe_value) -> CellOutcome:
+             describe: Callable[[Any], dict[str, Any] | None] = describe_value,
+             leave: Callable[[], None] = lambda: None) -> CellOutcome:
     """Execute source in namespace; user exceptions become the outcome's error, never propagate.
 
-    describe(value) renders the trailing expression's value (the kernel passes its rich renderer).
+    describe(value) renders the trailing expression's value (the kernel passes its rich renderer);
+    leave() is called the moment the user's statements are over, however they ended, before anything
+    else (the kernel stops taking interrupts there, so none can land in the bookkeeping that follows).
     """
     try:
         body, expression = compile_cell(source)
     except (SyntaxError, ValueError) as exc:  # ValueError: source with NUL bytes
+        leave()
         return CellOutcome(error=format_error(exc))
     try:
-        if body is not None:
-            exec(body, namespace)
-        value = eval(expression, namespace) if expression is not None else None
+        try:
+            if body is not None:
+                exec(body, namespace)
+            value = eval(expression, namespace) if expression is not None else None
+        finally:
+            leave()
     except SystemExit as exc:
         if exc.code in (None, 0):
             return CellOutcome()

@@ -135,6 +135,10 @@ def violation_reporter(fd: int) -> Callable[[dict[str, Any]], None]:
     return report
 
 
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _send(message: protocol.KernelMessage) -> None:
     """One message to the supervisor; whole lines only, one writer at a time (user threads may report)."""
     line = protocol.kernel_line(message)
@@ -148,16 +152,18 @@ def _serve(request: protocol.Exec, namespace: dict[str, Any], rich: _RichOutput,
     namespace.update(request.variables)
     capture = rich.begin(request, publish)
     cpu_before, _ = _usage()
-    # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while user code runs; one
-    # arriving between cells is ignored, so it can never break the kernel's own bookkeeping.
-    signal.signal(signal.SIGINT, _Interrupt().handle)
+    # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while the user's statements
+    # run: run_cell ignores it again the moment they end (leave), so no interrupt, however late or
+    # however slow this process is scheduled, lands in the kernel's own bookkeeping.
     try:
-        outcome = run_cell(request.code, namespace, describe=capture.value)
+        signal.signal(signal.SIGINT, _Interrupt().handle)
+        outcome = run_cell(request.code, namespace, describe=capture.value, leave=_ignore_interrupts)
         rich.end()
-    except KeyboardInterrupt as exc:  # landed just after the cell, before SIG_IGN took over
+    except KeyboardInterrupt as exc:  # landed while the cell was being compiled
+        _ignore_interrupts()
         outcome = CellOutcome(error=format_error(exc))
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _ignore_interrupts()
     cpu_after, peak_bytes = _usage()
     return protocol.Result(id=request.id, result=outcome.result, error=outcome.error,
                            variables=summarize(namespace), notes=tuple(capture.notes[:protocol.MAX_NOTES]),

@@ -111,7 +111,7 @@ class WorkerHost:
         """Remove sandboxes a previous run of this worker left behind (after a crash)."""
         filters = {"label": [f"{LABEL_SANDBOX}=1", f"{LABEL_WORKER}={self.settings.worker_name}"]}
         removed = 0
-        for container in self._docker.containers.list(all=True, filters=filters):
+        for container in self._docker.containers.list(all=True, sparse=True, filters=filters):
             try:
                 container.remove(force=True)
                 removed += 1

@@ -93,9 +93,11 @@ def docker_ready() -> bool:
 
 def _remove_test_containers(prefix: str) -> None:
     client = docker.from_env(timeout=30)
-    for container in client.containers.list(all=True, filters={"label": "penny.sandbox=1"}):
-        if container.labels.get("penny.worker", "").startswith(prefix):
-            container.remove(force=True)
+    # Sparse: no inspect per container, so one that goes away meanwhile (auto_remove) breaks nothing.
+    for container in client.containers.list(all=True, sparse=True, filters={"label": "penny.sandbox=1"}):
+        if (container.attrs.get("Labels") or {}).get("penny.worker", "").startswith(prefix):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
 
 
 @pytest.fixture(scope="session")

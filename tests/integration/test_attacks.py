@@ -124,7 +124,7 @@ def test_the_docker_socket_cannot_be_reached_to_start_a_container(open_cluster: 
         "outcomes")
     outcomes = value(result)
     assert all(isinstance(outcome, str) for outcome in outcomes), outcomes  # every attempt failed
-    created = docker.from_env().containers.list(all=True, filters={"label": f"penny.attack={tag}"})
+    created = docker.from_env().containers.list(all=True, sparse=True, filters={"label": f"penny.attack={tag}"})
     assert created == []
 
 

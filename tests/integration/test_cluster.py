@@ -47,7 +47,7 @@ def test_a_worker_killed_mid_job_ends_the_job_worker_lost(own_cluster: Cluster) 
     # The orphaned sandboxes exit by themselves (their stdin closed with the worker's connection).
     client = docker.from_env()
     label = f"penny.worker={own_cluster.worker_prefix}"
-    while client.containers.list(all=True, filters={"label": label}):
+    while client.containers.list(all=True, sparse=True, filters={"label": label}):
         assert time.monotonic() - killed_at < 20, "orphaned sandbox containers were left running"
         time.sleep(0.2)
     # With no worker left, new work is refused clearly instead of queued forever.

@@ -266,7 +266,7 @@ def _wait_for(condition: Any, what: str) -> None:
 
 
 def _remove_containers(client: docker.DockerClient, worker: str) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL_WORKER}={worker}"}):
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_WORKER}={worker}"}):
         with contextlib.suppress(docker.errors.DockerException):
             container.remove(force=True)
 

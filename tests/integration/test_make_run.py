@@ -73,7 +73,7 @@ def describe(procs: list[psutil.Process]) -> list[str]:
 
 def sandboxes_of(client: docker.DockerClient, worker: str) -> list[str]:
     filters = {"label": ["penny.sandbox=1", f"penny.worker={worker}"]}
-    return [container.name for container in client.containers.list(all=True, filters=filters)]
+    return [container.id for container in client.containers.list(all=True, sparse=True, filters=filters)]
 
 
 def dockerd_pids() -> set[int]:
@@ -111,7 +111,7 @@ def make_run(tmp_path: Path, marker: str, worker: str) -> Iterator[tuple[subproc
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
         client = docker.from_env(timeout=60)
-        for container in client.containers.list(all=True, filters={"label": f"penny.worker={worker}"}):
+        for container in client.containers.list(all=True, sparse=True, filters={"label": f"penny.worker={worker}"}):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
 

@@ -107,8 +107,10 @@ def _every_sandbox(cluster: Cluster) -> set[str]:
 
 def _pool_containers(cluster: Cluster) -> dict[str, Any]:
     client = docker.from_env(timeout=30)
-    containers = client.containers.list(filters={"label": [f"{LABEL_SANDBOX}=1", f"{LABEL_MODE}=stateless"]})
-    return {c.id: c for c in containers if c.labels.get(LABEL_WORKER, "").startswith(cluster.worker_prefix)}
+    containers = client.containers.list(sparse=True, filters={"label": [f"{LABEL_SANDBOX}=1",
+                                                                         f"{LABEL_MODE}=stateless"]})
+    return {c.id: c for c in containers
+            if (c.attrs.get("Labels") or {}).get(LABEL_WORKER, "").startswith(cluster.worker_prefix)}
 
 
 def _print_timings(what: str, runs: list[tuple[dict[str, Any], float]]) -> None:

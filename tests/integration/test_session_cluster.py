@@ -88,5 +88,5 @@ def test_an_idle_session_expires_and_its_container_goes(short_idle: Cluster) -> 
     response = requests.post(f"{short_idle.url}/api/v1/execute", json={"code": "x", "sessionId": session_id},
                              timeout=30)
     assert response.status_code == 409 and response.json()["error"]["details"]["status"] == "expired"
-    containers = docker.from_env().containers.list(filters={"label": [label, "penny.mode=session"]})
+    containers = docker.from_env().containers.list(sparse=True, filters={"label": [label, "penny.mode=session"]})
     assert len(containers) == 1  # only the warm spare of the session pool is left
