@@ -225,6 +225,22 @@ def build(seccomp: Any, rules: Sequence[Rule] = RULES) -> Any:
     return syscall_filter
 
 
+@functools.cache
+def _built() -> Any:
+    return build(binding())
+
+
+def prebuild() -> None:
+    """Build the filter now, in the supervisor, so each forked kernel only loads its copy (about half a
+    millisecond less per kernel); nothing happens where the filter is off or cannot be built (a kernel
+    that needs it then fails as it would have)."""
+    try:
+        if mode() == "required":
+            _built()
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def install(channel: socket.socket | None) -> None:
     """In the new kernel, before any user code: load the filter and hand its listener to the supervisor.
 
@@ -238,7 +254,7 @@ def install(channel: socket.socket | None) -> None:
         if mode() == "off":
             channel.sendall(b"off")
             return
-        syscall_filter = build(binding())
+        syscall_filter = _built()
         syscall_filter.load()
         listener = syscall_filter.get_notify_fd()
         try:

@@ -16,6 +16,7 @@ import ctypes
 import os
 import selectors
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,8 +71,21 @@ class Kernel:
     result_r: int
     stdout_r: int
     stderr_r: int
+    # Where the kernel hands over its seccomp listener; taken (receive_listener) before its first request.
+    handoff: socket.socket | None = None
     listener: seccomp_notify.Listener | None = None  # the kernel's seccomp filter reports here
     reaped: bool = False
+
+    def receive_listener(self) -> None:
+        """Take the listener the kernel sent once its filter was loaded (it was forked long before, so
+        this does not wait in practice); a kernel that sent none is killed: it must run nothing."""
+        if self.handoff is None:
+            return
+        handoff, self.handoff = self.handoff, None
+        try:
+            self.listener = seccomp_notify.receive(handoff)
+        except seccomp_notify.HandoffError:
+            os.kill(self.pid, signal.SIGKILL)  # no filter, no kernel: the run reports its death
 
     def close(self) -> None:
         for fd in (self.pidfd, self.request_w, self.result_r, self.stdout_r, self.stderr_r):
@@ -79,12 +93,14 @@ class Kernel:
                 os.close(fd)
             except OSError:
                 pass
+        if self.handoff is not None:
+            self.handoff.close()
         if self.listener is not None:
             self.listener.close()
 
 
 def spawn_kernel() -> Kernel:
-    """Fork a kernel waiting for its first request."""
+    """Fork a kernel waiting for its first request (it loads its seccomp filter while we go on)."""
     request_r, request_w = os.pipe()
     result_r, result_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
@@ -103,12 +119,7 @@ def spawn_kernel() -> Kernel:
     for fd in (request_r, result_w, stdout_w, stderr_w):
         os.close(fd)
     kernel_end.close()
-    try:
-        listener = seccomp_notify.receive(handoff)
-    except seccomp_notify.HandoffError:
-        listener = None
-        os.kill(pid, signal.SIGKILL)  # no filter, no kernel: its first run reports the death
-    return Kernel(pid, os.pidfd_open(pid), request_w, result_r, stdout_r, stderr_r, listener)
+    return Kernel(pid, os.pidfd_open(pid), request_w, result_r, stdout_r, stderr_r, handoff)
 
 
 class OutputRelay:
@@ -181,6 +192,7 @@ class Supervisor:
         self._run: _Run | None = None
         prctl(_PR_SET_DUMPABLE, 0)
         prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        seccomp_filter.prebuild()  # once: every kernel forked from here loads this filter
 
     def prepare(self) -> None:
         """Fork the next kernel ahead of its request."""
@@ -214,6 +226,7 @@ class Supervisor:
                   k.stderr_r: OutputRelay("stderr", request.output_limit_bytes, self._emit)}
         results = protocol.LineReader(k.result_r, max_line_bytes=self._limits.max_line_bytes)
         oom_before = oom_kill_count()
+        k.receive_listener()  # before the request: no user code runs unless we hold its listener
         protocol.write_message(k.request_w, request)
 
         selector = selectors.DefaultSelector()
