@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -71,11 +72,9 @@ def throughput(url: str, clients: int, duration_s: float) -> dict[str, float]:
             "p50_ms": percentile(merged, 0.5), "p95_ms": percentile(merged, 0.95)}
 
 
-def _session_pool_idle(redis_url: str, *, newer_than_ms: int) -> int | None:
-    """Idle session sandboxes by the workers' heartbeats; None until every heartbeat is newer_than_ms."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
+def _session_pool_idle(client: Any, *, newer_than_ms: int) -> int | None:
+    """Idle session sandboxes by the workers' heartbeats (client: the stack's Redis client, with
+    REDIS_URL's credentials and TLS); None until every heartbeat is newer_than_ms."""
     names = [n.decode() for n in client.smembers("penny:workers")]
     infos = [json.loads(raw) for raw in client.mget([f"penny:worker:{n}" for n in names]) if raw]
     if not infos or any(info["heartbeatMs"] <= newer_than_ms for info in infos):
@@ -83,11 +82,11 @@ def _session_pool_idle(redis_url: str, *, newer_than_ms: int) -> int | None:
     return sum(int(info["sessionPool"]["idle"]) for info in infos)
 
 
-def _wait_for_spare_sandbox(redis_url: str, wanted: int = 1, timeout_s: float = 60) -> None:
+def _wait_for_spare_sandbox(client: Any, wanted: int = 1, timeout_s: float = 60) -> None:
     """Wait until a heartbeat sent after this call reports `wanted` idle session sandboxes."""
     since_ms = int(time.time() * 1000)
     deadline = time.monotonic() + timeout_s
-    while (_session_pool_idle(redis_url, newer_than_ms=since_ms) or 0) < wanted:
+    while (_session_pool_idle(client, newer_than_ms=since_ms) or 0) < wanted:
         if time.monotonic() > deadline:
             raise TimeoutError("the session pool did not refill")
         time.sleep(0.05)
@@ -101,12 +100,12 @@ def _mem_available_bytes() -> int:
     raise RuntimeError("no MemAvailable in /proc/meminfo")
 
 
-def sessions(url: str, redis_url: str, *, count: int, pool_size: int) -> dict[str, float]:
+def sessions(url: str, client: Any, *, count: int, pool_size: int) -> dict[str, float]:
     """Session create latency (from a warm pool), in-session print(1) latency, memory per idle session."""
     session = requests.Session()
     create_ms = []
     for _ in range(20):
-        _wait_for_spare_sandbox(redis_url)
+        _wait_for_spare_sandbox(client)
         started = time.perf_counter()
         response = session.post(f"{url}/api/v1/sessions", json={}, timeout=60)
         create_ms.append((time.perf_counter() - started) * 1000)
@@ -120,14 +119,14 @@ def sessions(url: str, redis_url: str, *, count: int, pool_size: int) -> dict[st
         execute_ms.append((time.perf_counter() - started) * 1000)
         assert response.json()["stdout"] == "1\n", response.text
     session.delete(f"{url}/api/v1/sessions/{session_id}", timeout=60)
-    _wait_for_spare_sandbox(redis_url, pool_size)
+    _wait_for_spare_sandbox(client, pool_size)
     time.sleep(2)  # let the deleted containers' memory be returned before the baseline
     before = _mem_available_bytes()
     created = []
     for _ in range(count):
         created.append(session.post(f"{url}/api/v1/sessions", json={}, timeout=120).json()["sessionId"])
         session.post(f"{url}/api/v1/execute", json={"code": "x = 1", "sessionId": created[-1]}, timeout=60)
-    _wait_for_spare_sandbox(redis_url, pool_size, timeout_s=120)
+    _wait_for_spare_sandbox(client, pool_size, timeout_s=120)
     time.sleep(2)
     after = _mem_available_bytes()
     for session_id in created:
@@ -152,6 +151,20 @@ def package_installs(url: str, package: str) -> dict[str, float]:
     return {"first_s": timings[0], "cached_s": timings[1]}
 
 
+def seccomp_cost(image: str) -> dict[str, object]:
+    """The kernel seccomp filter's cost, measured in the sandbox image under the sandboxes' own profile."""
+    import docker
+
+    repo = Path(__file__).resolve().parent.parent
+    profile = (repo / "deploy" / "seccomp" / "penny-sandbox.json").read_text()
+    output = docker.from_env(timeout=120).containers.run(
+        image, ["python3", "/bench/seccomp_cost.py"], remove=True, read_only=True, network_mode="none",
+        cap_drop=["ALL"], security_opt=["no-new-privileges:true", f"seccomp={profile}"], user="1000:1000",
+        environment={"PENNY_SECCOMP": "required"},
+        volumes={str(repo / "bench"): {"bind": "/bench", "mode": "ro"}})
+    return dict(json.loads(output))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per run")
@@ -160,6 +173,13 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50, help="idle sessions for the memory figure (0: skip)")
     args = parser.parse_args()
     report: dict[str, object] = {}
+    cost = seccomp_cost("penny-sandbox:latest")
+    report["seccomp"] = cost
+    calls = cost["syscalls"]
+    print(f"seccomp filter: built once {cost['build_once_ms']:.2f} ms; loaded per kernel p50 "
+          f"{cost['load_p50_ms']:.2f} ms, p95 {cost['load_p95_ms']:.2f} ms (before the kernel's request); "
+          f"getppid {calls['before']['getppid_ns']:.0f} -> {calls['after']['getppid_ns']:.0f} ns, "
+          f"close {calls['before']['close_ns']:.0f} -> {calls['after']['close_ns']:.0f} ns per call", flush=True)
     # One tenant (the API runs open) creates all the benchmark's sessions: lift its quotas.
     with stack.local_stack(workers=args.workers, worker_prefix="bench", TENANT_MAX_SESSIONS="10000",
                            TENANT_MAX_ACTIVE_JOBS="100000") as (running, url):
@@ -177,7 +197,7 @@ def main() -> None:
                       f"(p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
                       f"{figures['failures']} failed)", flush=True)
         for run in (1, 2) if args.sessions else ():
-            figures = sessions(url, running.env["REDIS_URL"], count=args.sessions, pool_size=2 * args.workers)
+            figures = sessions(url, running.redis_client(), count=args.sessions, pool_size=2 * args.workers)
             report[f"sessions_run{run}"] = figures
             print(f"sessions run {run}: create p50 {figures['create_p50_ms']:.1f} ms, "
                   f"p95 {figures['create_p95_ms']:.1f} ms; in-session print(1) p50 {figures['execute_p50_ms']:.1f} ms, "
