@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sandbox_runtime import protocol
+from sandbox_runtime import decoding, protocol
 from sandbox_runtime.cell import CellOutcome, format_error, run_cell
 from sandbox_runtime.display import DisplayCapture, Publish
 from sandbox_runtime.guard import RuntimePolicy, install_audit_hook, user_builtins
@@ -102,7 +102,7 @@ def kernel_main() -> NoReturn:
         line = reader.read_line()
         if line is None:
             os._exit(0)
-        request = protocol.decode_request(line)
+        request = decoding.decode_request(line)
         if isinstance(request, protocol.Exec):
             _send(_serve(request, namespace, rich, publish=_send))
 

@@ -10,7 +10,7 @@ import re
 import sys
 import traceback
 
-from sandbox_runtime import protocol
+from sandbox_runtime import decoding, protocol
 from sandbox_runtime.supervisor import Supervisor
 
 STDIN_FD = 0
@@ -65,7 +65,7 @@ def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool
                          packages=installed_distributions(os.environ.get("PENNY_LIB", "/opt/penny/lib"))))
     while (line := control.read_line()) is not None:
         try:
-            request = protocol.decode_request(line)
+            request = decoding.decode_request(line)
         except protocol.ProtocolError as exc:
             _emit(protocol.Fatal(f"invalid request: {exc}"))
             return

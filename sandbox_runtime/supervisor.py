@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox_runtime import cleanup, kernel, protocol, seccomp_filter, seccomp_notify
+from sandbox_runtime import cleanup, decoding, kernel, protocol, seccomp_filter, seccomp_notify
 
 Emit = Callable[[protocol.Event], None]
 
@@ -317,7 +317,7 @@ class Supervisor:
         try:
             results.fill()
             while (line := results.pop()) is not None:
-                message = protocol.decode_kernel_message(line, self._limits)
+                message = decoding.decode_kernel_message(line, self._limits)
                 if isinstance(message, protocol.Violation):
                     self._note_violation(message.as_dict())
                 elif isinstance(message, protocol.Result):
@@ -346,7 +346,7 @@ class Supervisor:
         cancelled = False
         while (line := control.pop()) is not None:
             try:
-                message = protocol.decode_request(line)
+                message = decoding.decode_request(line)
             except protocol.ProtocolError:
                 continue  # the worker's own messages; nothing else writes there
             if isinstance(message, protocol.Cancel):

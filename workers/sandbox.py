@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.errors import SandboxError
-from sandbox_runtime import protocol
+from sandbox_runtime import decoding, protocol
 from workers.backend import Container, SandboxChannel
 from workers.channel import ChannelClosed, ChannelTimeout, InvalidMessage
 
@@ -73,7 +73,7 @@ class Sandbox:
     def await_ready(self, timeout_s: float = READY_TIMEOUT_S) -> Sandbox:
         """Wait for the runtime's `ready` (a cold start); destroys the sandbox and raises if it fails."""
         try:
-            event = protocol.decode_event(self._next_line(time.monotonic() + timeout_s), self.limits)
+            event = decoding.decode_event(self._next_line(time.monotonic() + timeout_s), self.limits)
         except (SandboxError, protocol.ProtocolError) as exc:
             self.destroy()
             raise SandboxError(f"sandbox {self.short_id} did not start: {exc}") from exc
@@ -109,7 +109,7 @@ class Sandbox:
                 lines = self._lines(deadline)
                 pending_stream, pending_text = "", list[str]()
                 for index, line in enumerate(lines):
-                    event = protocol.decode_event(line, self.limits)
+                    event = decoding.decode_event(line, self.limits)
                     budget.check(event)
                     if isinstance(event, protocol.Output):
                         if event.stream != pending_stream and pending_text:
@@ -151,7 +151,7 @@ class Sandbox:
         try:
             deadline = time.monotonic() + timeout_s
             while True:
-                event = protocol.decode_event(self._next_line(deadline), self.limits)
+                event = decoding.decode_event(self._next_line(deadline), self.limits)
                 if isinstance(event, protocol.Pong):
                     continue
                 if isinstance(event, protocol.Reset) and event.ok:
