@@ -11,7 +11,7 @@ import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from api import metrics
+from api import limits, metrics
 from api.audit import bp as audit_bp
 from api.auth import authenticate
 from api.executions import bp as executions_bp
@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 # The body may hold code (max_code_bytes) plus variables; the code limit itself is checked per field.
 BODY_OVERHEAD_BYTES = 1024 * 1024
+# On every response. The API answers JSON, SSE and Prometheus text: nothing of it may be sniffed into HTML,
+# run as a page's script, framed, or leak the URL (job ids) to another site.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+# A response that sets no Content-Security-Policy of its own gets this one: no content of any kind. A page the
+# API serves (/docs, a playground) sets its own, allowing only its own assets ('self'), no inline script.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def _error_response(error: ApiError) -> tuple[Response, int]:
@@ -87,6 +93,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
     app.register_blueprint(audit_bp)
+    limits.install(app, services, _error_response)  # per-tenant request rates (RATE_LIMIT_*)
     if services.tenants.open:
         log.warning("PENNY_API_KEYS is empty: the API is OPEN to anyone who can reach it, every request acts "
                     "for tenant 'default' and may read the audit trail. Configure keys before exposing it.")
@@ -132,6 +139,12 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
         metrics.REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
         if "started" in g:
             metrics.REQUEST_SECONDS.labels(endpoint).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        response.headers.setdefault("Content-Security-Policy", DATA_CSP)
         return response
 
     @app.get("/metrics")

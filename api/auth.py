@@ -1,4 +1,7 @@
-"""Who is calling: `Authorization: Bearer <key>` -> the caller's tenant (401 without a valid key)."""
+"""Who is calling: `Authorization: Bearer <key>` -> the caller's tenant (401 without a valid key).
+
+The key is a secret: it is never logged, put in an error message or stored; core.tenants compares it in
+constant time and names it by its id (a short hash)."""
 
 from __future__ import annotations
 
@@ -41,6 +44,11 @@ def current_tenant() -> str:
     if tenant is None:
         raise Forbidden("this key may read the audit trail only; use a tenant's key to run code")
     return tenant
+
+
+def current_key_id() -> str | None:
+    """The id (a short hash) of the key the request came with, for the audit trail; None when the API runs open."""
+    return _caller().key_id
 
 
 def require_admin() -> None:

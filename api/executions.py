@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from api import metrics, sse
-from api.auth import current_tenant
+from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
 from api.schemas import execute_request_schema
@@ -56,8 +56,8 @@ def _parse_request(services: Services) -> ExecutionRequest:
     findings = tuple(asdict(f) for f in (*analysis.errors, *analysis.warnings))
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
                             variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant(),
-                            plot_formats=tuple(dict.fromkeys(data["plotFormats"])), packages=tuple(packages),
-                            findings=findings)
+                            key_id=current_key_id(), plot_formats=tuple(dict.fromkeys(data["plotFormats"])),
+                            packages=tuple(packages), findings=findings)
 
 
 def check_packages(services: Services, specs: list[str]) -> list[str]:

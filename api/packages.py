@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, jsonify, request
 
-from api.auth import current_tenant
+from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
 from api.executions import StillRunning, live_session, submit, wait_for_result
@@ -50,7 +50,7 @@ def install_packages() -> Response:
     if accepted:
         job_id, _ = submit(services, ExecutionRequest(
             code="", timeout_ms=INSTALL_TIMEOUT_MS, session_id=data["sessionId"], tenant=current_tenant(),
-            packages=tuple(accepted), force_packages=data["force"]))
+            key_id=current_key_id(), packages=tuple(accepted), force_packages=data["force"]))
         try:
             result = wait_for_result(services, job_id, INSTALL_TIMEOUT_MS)
         except StillRunning:

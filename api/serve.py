@@ -12,6 +12,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from core.errors import ConfigError
+from core.redis_client import verify as verify_redis
 from core.settings import Settings
 
 log = logging.getLogger("penny.api")
@@ -38,12 +39,12 @@ class PennyApi(BaseApplication):  # type: ignore[misc]
 def _start_audit_archiver(settings: Settings) -> None:
     """In each API process (after gevent patched it): copy the audit stream to AUDIT_LOG_PATH."""
     import gevent
-    import redis
 
     from api.metrics import AUDIT_WRITE_FAILURES
     from core.audit import AuditArchiver
+    from core.redis_client import connect
 
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
+    client = connect(settings, socket_connect_timeout=2, health_check_interval=30)
     AuditArchiver(client, settings.audit_log_path, on_failure=AUDIT_WRITE_FAILURES.inc,
                   offload=lambda work: gevent.get_hub().threadpool.apply(work)).start()
 
@@ -54,10 +55,17 @@ def _child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def bind_address(host: str, port: int) -> str:
+    """Gunicorn's `host:port`, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def main() -> None:
     """Read Settings, warn when the service runs open, and serve until stopped."""
     try:
         settings = Settings.from_env()
+        settings.check_api_binding()  # an open API listens beyond loopback only with PENNY_ALLOW_OPEN=true
+        verify_redis(settings)  # a wrong password or TLS setting stops here, not in every request
     except ConfigError as exc:
         sys.exit(f"penny-api: {exc}")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,7 +75,7 @@ def main() -> None:
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
     options = {
-        "bind": f"{os.environ.get('SANDBOX_HOST', '0.0.0.0')}:{settings.sandbox_port}",
+        "bind": bind_address(settings.sandbox_host, settings.sandbox_port),
         "workers": settings.api_workers,
         "worker_class": "gevent",
         "worker_connections": 2000,
@@ -78,7 +86,8 @@ def main() -> None:
         "child_exit": _child_exit,
         "post_worker_init": lambda _worker: _start_audit_archiver(settings),
     }
-    log.info("serving on %s with %d gevent workers", options["bind"], settings.api_workers)
+    log.info("serving on %s with %d gevent workers (%s)", options["bind"], settings.api_workers,
+             "OPEN: no API keys" if settings.api_open else "API keys required")
     PennyApi(settings, options).run()
 
 

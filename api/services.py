@@ -16,6 +16,7 @@ from core.audit import AuditTrail
 from core.errors import Overloaded, Unavailable
 from core.jobs import JobStore
 from core.policies import FilesystemPolicy, ImportPolicy, PackagePolicy
+from core.redis_client import RedisEndpoint, connect
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
@@ -36,8 +37,9 @@ class CeleryDispatcher:
     def __init__(self, settings: Settings) -> None:
         from celery import Celery
 
-        self._app = Celery("penny-api", broker=settings.redis_url, set_as_current=False)
-        self._app.conf.broker_connection_retry_on_startup = True
+        self._app = Celery("penny-api", set_as_current=False)
+        self._app.conf.update(RedisEndpoint.from_settings(settings).celery_conf(),
+                              broker_connection_retry_on_startup=True)
 
     def send(self, task: str, args: list[Any], queue: str) -> None:
         self._app.send_task(task, args=args, queue=queue)
@@ -100,8 +102,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, client: Redis | None = None,
               dispatcher: Dispatcher | None = None) -> Services:
-        client = client or redis.Redis.from_url(settings.redis_url, health_check_interval=30,
-                                                socket_connect_timeout=2)
+        client = client or connect(settings, health_check_interval=30, socket_connect_timeout=2)
         registry = WorkerRegistry(client, ttl_s=settings.heartbeat_ttl_seconds)
         store = JobStore.from_settings(client, settings)
         return cls(

@@ -8,7 +8,7 @@ from typing import cast
 
 from flask import Blueprint, Response, jsonify, request
 
-from api.auth import current_tenant
+from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
 from api.executions import (
@@ -117,7 +117,8 @@ def set_variables(session_id: str) -> Response:
     data = load_body(SessionVariablesSchema())
     live_session(services, session_id)
     job_id, _ = submit(services, ExecutionRequest(code="", timeout_ms=SETUP_TIMEOUT_MS, variables=data["variables"],
-                                                  session_id=session_id, tenant=current_tenant()))
+                                                  session_id=session_id, tenant=current_tenant(),
+                                                  key_id=current_key_id()))
     try:
         result = wait_for_result(services, job_id, SETUP_TIMEOUT_MS)
     except StillRunning:

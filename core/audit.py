@@ -54,6 +54,7 @@ def base_record(job_id: str, request: ExecutionRequest, accepted_ms: int, *, inc
     record: dict[str, Any] = {
         "jobId": job_id,
         "tenant": request.tenant,
+        "keyId": request.key_id,  # the key's short hash (None: the API runs open); never the key
         "sessionId": request.session_id,
         "kind": _kind(request),
         "acceptedAt": iso_time(accepted_ms),

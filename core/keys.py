@@ -84,3 +84,6 @@ def tenant_sessions_key(tenant: str) -> str:
 def tenant_active_jobs_key(tenant: str) -> str:
     """Set of a tenant's queued and running job ids (its concurrency quota counts them)."""
     return f"{PREFIX}:tenant:{tenant}:active_jobs"
+
+# Prefix of the per-tenant request-rate counters (api.limits; the keys are made by the limits package).
+RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"

@@ -69,6 +69,7 @@ class ExecutionRequest:
     variables: dict[str, Any] = field(default_factory=dict)
     session_id: str | None = None
     tenant: str = "default"
+    key_id: str | None = None  # the id (core.tenants.key_id) of the API key that asked, never the key
     plot_formats: tuple[str, ...] = ("png",)
     packages: tuple[str, ...] = ()
     force_packages: bool = False

@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 
 from core.errors import ConfigError
 from core.policies import ResourcePolicy
+from core.redis_client import check_url
 
 T = TypeVar("T")
 
 _TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _INTERFACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -47,27 +49,82 @@ def _str(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _api_key_entry(name: str, where: str, item: str) -> tuple[str, str]:
+    """One `key:tenant`; the message names where it is (never the key)."""
+    key, sep, tenant = item.rpartition(":")
+    if not sep or len(key) < 16 or not _TENANT_NAME.fullmatch(tenant):
+        raise ConfigError(f"{name} must hold key:tenant entries (keys of at least 16 characters, tenant names "
+                          f"of [A-Za-z0-9_.-]); {where} is not")
+    return key, tenant
+
+
+def _unique_keys(name: str, keys: list[str]) -> None:
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{name}: a key appears more than once")
+
+
 def _api_keys(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     """`key:tenant,key:tenant` -> ((key, tenant), ...); a key may appear once."""
-    pairs: list[tuple[str, str]] = []
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        key, sep, tenant = item.rpartition(":")
-        if not sep or len(key) < 16 or not _TENANT_NAME.fullmatch(tenant):
-            raise ConfigError(f"{name} must be a comma-separated list of key:tenant (keys of at least 16 "
-                              f"characters, tenant names of [A-Za-z0-9_.-]); entry {len(pairs) + 1} is not")
-        if key in dict(pairs):
-            raise ConfigError(f"{name}: entry {len(pairs) + 1} repeats a key")
-        pairs.append((key, tenant))
+    items = [part.strip() for part in raw.split(",") if part.strip()]
+    pairs = [_api_key_entry(name, f"entry {index + 1}", item) for index, item in enumerate(items)]
+    _unique_keys(name, [key for key, _ in pairs])
     return tuple(pairs)
 
 
+def _admin_key(name: str, where: str, key: str) -> str:
+    if len(key) < 16:
+        raise ConfigError(f"{name} must hold keys of at least 16 characters; {where} is not")
+    return key
+
+
 def _admin_keys(name: str, raw: str) -> tuple[str, ...]:
-    admin = tuple(part.strip() for part in raw.split(",") if part.strip())
-    if any(len(key) < 16 for key in admin):
-        raise ConfigError(f"{name} must be a comma-separated list of keys of at least 16 characters")
+    items = [part.strip() for part in raw.split(",") if part.strip()]
+    admin = tuple(_admin_key(name, f"entry {index + 1}", key) for index, key in enumerate(items))
+    _unique_keys(name, list(admin))
     return admin
+
+
+def _key_file_lines(name: str, path: str) -> list[tuple[str, str]]:
+    """(where, line) for each line of a key file that is neither blank nor a comment (`#` first)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM is no part of the first key
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: {path} is not UTF-8 text") from None
+    lines = [(f"{path} line {number}", line.strip()) for number, line in enumerate(text.splitlines(), 1)]
+    return [(where, line) for where, line in lines if line and not line.startswith("#")]
+
+
+def _with_key_files(values: dict[str, Any]) -> dict[str, Any]:
+    """Add the keys of PENNY_API_KEYS_FILE (`key:tenant` a line) and PENNY_ADMIN_KEYS_FILE (a key a line) to
+    those of PENNY_API_KEYS and PENNY_ADMIN_KEYS (Docker and Kubernetes secrets are files)."""
+    values = dict(values)
+    if values.get("penny_api_keys_file"):
+        name = "PENNY_API_KEYS_FILE"
+        pairs = [_api_key_entry(name, where, line)
+                 for where, line in _key_file_lines(name, values["penny_api_keys_file"])]
+        values["penny_api_keys"] = (*values.get("penny_api_keys", ()), *pairs)
+        _unique_keys("PENNY_API_KEYS and PENNY_API_KEYS_FILE", [key for key, _ in values["penny_api_keys"]])
+    if values.get("penny_admin_keys_file"):
+        name = "PENNY_ADMIN_KEYS_FILE"
+        admin = [_admin_key(name, where, line)
+                 for where, line in _key_file_lines(name, values["penny_admin_keys_file"])]
+        values["penny_admin_keys"] = (*values.get("penny_admin_keys", ()), *admin)
+        _unique_keys("PENNY_ADMIN_KEYS and PENNY_ADMIN_KEYS_FILE", list(values["penny_admin_keys"]))
+    return values
+
+
+def _rate(name: str, raw: str) -> str:
+    """A rate limit string such as `60/second` or `10/second;300/minute` (checked with the limits package)."""
+    from limits import parse_many
+
+    value = raw.strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as 60/second or 10/second;300/minute, got {raw!r}") from None
+    return value
 
 
 def _quotas(name: str, raw: str) -> tuple[tuple[str, int, int], ...]:
@@ -102,6 +159,47 @@ def _ipv4_subnet(name: str, raw: str) -> str:
     return str(subnet)
 
 
+def _host(name: str, raw: str) -> str:
+    """An address to listen on: an IPv4/IPv6 literal (brackets optional) or a host name."""
+    value = raw.strip()
+    try:
+        return str(ipaddress.ip_address(value.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(value):
+        raise ConfigError(f"{name} must be an IP address or a host name such as 127.0.0.1 or 0.0.0.0, got {raw!r}")
+    return value
+
+
+def _basic_auth(name: str, raw: str) -> tuple[str, ...]:
+    """`user:password,...` (Flower's --basic-auth) -> ("user:password", ...); empty: no credentials."""
+    credentials = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for index, credential in enumerate(credentials):
+        user, sep, password = credential.partition(":")
+        if not sep or not user or len(password) < 8:
+            raise ConfigError(f"{name} must be a comma-separated list of user:password (passwords of at least 8 "
+                              f"characters); entry {index + 1} is not")
+    return credentials
+
+
+def is_loopback(host: str) -> bool:
+    """True when an address to listen on (a literal or "localhost") is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
+
+
+def _readable_file(name: str, raw: str) -> str:
+    """A path to a file this process can read; empty stays empty (unset)."""
+    value = raw.strip()
+    if value and not os.access(value, os.R_OK):
+        raise ConfigError(f"{name} must name a readable file, got {raw!r}")
+    return value
+
+
 def _modules(name: str, raw: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     for module in names:
@@ -115,7 +213,20 @@ class Settings:
     """Every tunable of the service; field names are the environment variables in lower case."""
 
     sandbox_port: int = 3003
-    redis_url: str = "redis://localhost:6379/0"
+    # Where the API (SANDBOX_HOST) and `make run`'s Flower (FLOWER_HOST) listen: this machine only by default.
+    # Another address needs PENNY_API_KEYS (the API) or FLOWER_BASIC_AUTH (Flower), or PENNY_ALLOW_OPEN=true
+    # to serve them without authentication on purpose (check_api_binding, check_flower_binding).
+    sandbox_host: str = "127.0.0.1"
+    flower_host: str = "127.0.0.1"
+    flower_basic_auth: tuple[str, ...] = field(default=(), repr=False)
+    penny_allow_open: bool = False
+    # redis://[user:password@]host:port/db, or rediss:// for TLS (core.redis_client). Not in repr: it may hold
+    # a password. REDIS_TLS_CA_FILE: the CA that signed Redis's certificate (empty: the system's CAs);
+    # REDIS_TLS_CERT_FILE + REDIS_TLS_KEY_FILE: a client certificate, for a Redis with tls-auth-clients.
+    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
+    redis_tls_ca_file: str = ""
+    redis_tls_cert_file: str = ""
+    redis_tls_key_file: str = ""
     docker_image: str = "penny-sandbox:latest"
     enable_networking: bool = False
     # ENABLE_NETWORKING=true: the egress-only Docker network the sandboxes join (workers.egress). Its name
@@ -164,6 +275,10 @@ class Settings:
     # PENNY_ADMIN_KEYS may read the audit trail. Quotas per tenant, with per-tenant overrides.
     penny_api_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     penny_admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The same as files (Docker and Kubernetes secrets): `key:tenant` / a key per line, `#` comment lines; their
+    # keys are added to those of the variables.
+    penny_api_keys_file: str = ""
+    penny_admin_keys_file: str = ""
     tenant_max_active_jobs: int = 100
     tenant_max_sessions: int = 20
     tenant_quotas: tuple[tuple[str, int, int], ...] = ()
@@ -171,6 +286,13 @@ class Settings:
     audit_log_path: str = "/var/log/penny/audit.jsonl"
     audit_stream_maxlen: int = 100_000
     audit_include_code: bool = False
+    # Request rates per tenant (api.limits), counted in Redis across API processes: limits strings such as
+    # "60/second" or "10/second;300/minute". RATE_LIMIT_EXECUTE: execute, execute/stream, jobs, packages/install
+    # (a session's executes too); RATE_LIMIT_SESSIONS: creating sessions. RATE_LIMIT_ENABLED=false lifts them.
+    rate_limit_enabled: bool = True
+    rate_limit_execute: str = "200/second"
+    rate_limit_sessions: str = "20/second"
+    rate_limit_validate: str = "200/second"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -178,7 +300,14 @@ class Settings:
         env = os.environ if environ is None else environ
         parsers: dict[str, Callable[[str, str], Any]] = {
             "sandbox_port": lambda n, r: _int(n, r, minimum=1),
-            "redis_url": _str,
+            "sandbox_host": _host,
+            "flower_host": _host,
+            "flower_basic_auth": _basic_auth,
+            "penny_allow_open": _bool,
+            "redis_url": lambda n, r: check_url(n, _str(n, r)),
+            "redis_tls_ca_file": _readable_file,
+            "redis_tls_cert_file": _readable_file,
+            "redis_tls_key_file": _readable_file,
             "docker_image": _str,
             "enable_networking": _bool,
             "egress_network": _interface_name,
@@ -215,24 +344,63 @@ class Settings:
             "site_root": _str,
             "penny_api_keys": _api_keys,
             "penny_admin_keys": _admin_keys,
+            "penny_api_keys_file": _str,
+            "penny_admin_keys_file": _str,
             "tenant_max_active_jobs": lambda n, r: _int(n, r, minimum=1),
             "tenant_max_sessions": lambda n, r: _int(n, r, minimum=0),
             "tenant_quotas": _quotas,
             "audit_log_path": _str,
             "audit_stream_maxlen": lambda n, r: _int(n, r, minimum=100),
             "audit_include_code": _bool,
+            "rate_limit_enabled": _bool,
+            "rate_limit_execute": _rate,
+            "rate_limit_sessions": _rate,
+            "rate_limit_validate": _rate,
         }
         values: dict[str, Any] = {}
         for spec in fields(cls):
             raw = env.get(spec.name.upper())
             if raw is not None:
                 values[spec.name] = parsers[spec.name](spec.name.upper(), raw)
+        values = _with_key_files(values)
         resources = ResourcePolicy.load(Path(values.get("policy_dir", cls.policy_dir)))
         values = {**resources.as_settings(), **values}  # an environment variable wins over the file
         settings = cls(**values)
+        settings._check_redis_tls()
         if not settings.worker_name:
             settings = cls(**{**values, "worker_name": socket.gethostname()})
         return settings
+
+    @property
+    def api_open(self) -> bool:
+        """No tenant key is configured: the API serves anyone who reaches it, as tenant "default"."""
+        return not self.penny_api_keys
+
+    def check_api_binding(self) -> None:
+        """Refuse (ConfigError) to serve an open API beyond this machine unless PENNY_ALLOW_OPEN=true."""
+        if self.api_open and not self.penny_allow_open and not is_loopback(self.sandbox_host):
+            raise ConfigError(
+                f"SANDBOX_HOST={self.sandbox_host} would serve the API, which runs anyone's code, beyond this "
+                "machine without authentication: set PENNY_API_KEYS (or PENNY_API_KEYS_FILE), or bind "
+                "SANDBOX_HOST=127.0.0.1, or set PENNY_ALLOW_OPEN=true to run it open on purpose")
+
+    def check_flower_binding(self) -> None:
+        """Refuse (ConfigError) to serve Flower without credentials beyond this machine unless
+        PENNY_ALLOW_OPEN=true: its API can shut down workers and revoke tasks."""
+        if not self.flower_basic_auth and not self.penny_allow_open and not is_loopback(self.flower_host):
+            raise ConfigError(
+                f"FLOWER_HOST={self.flower_host} would serve Flower, which can shut down workers, beyond this "
+                "machine without authentication: set FLOWER_BASIC_AUTH=user:password, or bind "
+                "FLOWER_HOST=127.0.0.1, or set PENNY_ALLOW_OPEN=true to run it open on purpose")
+
+    def _check_redis_tls(self) -> None:
+        """The REDIS_TLS_* files belong to a rediss:// URL, and a client certificate comes with its key."""
+        named = [name for name in ("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
+                 if getattr(self, name)]
+        if named and not self.redis_url.startswith("rediss://"):
+            raise ConfigError(f"{named[0].upper()} is set but REDIS_URL is not rediss:// (TLS)")
+        if bool(self.redis_tls_cert_file) != bool(self.redis_tls_key_file):
+            raise ConfigError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE must be set together")
 
     @property
     def job_timeout_default_ms(self) -> int:

@@ -21,11 +21,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+from core.errors import ConfigError
+from core.redis_client import RedisEndpoint
+from core.settings import Settings, is_loopback
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -54,11 +58,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def url_host(bind_host: str) -> str:
+    """The host part of a URL that reaches a server bound to bind_host (a wildcard: via loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}.get(bind_host, bind_host)
+    return f"[{host}]" if ":" in host else host
+
+
+def reach(bind_host: str) -> str:
+    """Who can connect to a server bound to bind_host, in words."""
+    return "this machine only" if is_loopback(bind_host) else "beyond this machine"
+
+
 def redis_alive(url: str) -> bool:
+    """A Redis without credentials or TLS (the one start_redis starts) answers at url."""
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
+        return RedisEndpoint(url).verify(timeout_s=1)
+    except ConfigError:
         return False
+
+
+def redis_endpoint(env: Mapping[str, str]) -> RedisEndpoint:
+    """REDIS_URL with REDIS_TLS_* as the stack's processes read them; RuntimeError naming a bad setting."""
+    try:
+        return RedisEndpoint.from_settings(Settings.from_env(env))
+    except ConfigError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def wait_until(predicate, timeout_s: float, what: str, proc: subprocess.Popen | None = None, *,
@@ -87,11 +111,11 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def worker_ready(redis_url: str, name: str) -> bool:
+def worker_ready(client: redis.Redis, name: str) -> bool:
     """The worker's heartbeat says its pool has at least one idle sandbox."""
     import json
 
-    raw = redis.Redis.from_url(redis_url).get(f"penny:worker:{name}")
+    raw = client.get(f"penny:worker:{name}")
     return bool(raw) and json.loads(raw)["pool"]["idle"] > 0
 
 
@@ -106,6 +130,14 @@ class Stack:
     envs: dict[str, dict[str, str]] = field(default_factory=dict)
     worker_names: list[str] = field(default_factory=list)
     cancelled: Callable[[], bool] = never
+    _redis: tuple[str, redis.Redis] | None = field(default=None, repr=False)
+
+    def redis_client(self) -> redis.Redis:
+        """A client of this stack's Redis (REDIS_URL with its credentials and TLS), made once per URL."""
+        url = self.env["REDIS_URL"]
+        if self._redis is None or self._redis[0] != url:
+            self._redis = (url, redis_endpoint(self.env).client(socket_connect_timeout=2, socket_timeout=5))
+        return self._redis[1]
 
     def env_of(self, name: str) -> dict[str, str]:
         """The environment a process of this stack was started with, by its name (e.g. "worker-host-1")."""
@@ -134,7 +166,8 @@ class Stack:
     def start_api(self, **overrides: str) -> subprocess.Popen:
         env = {**self.env, **overrides}
         proc = self._spawn("api", [PYTHON, "-m", "api.serve"], env)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{env['SANDBOX_PORT']}/health"), 30, "api", proc,
+        host = url_host(env.get("SANDBOX_HOST", "127.0.0.1"))
+        wait_until(lambda: http_ok(f"http://{host}:{env['SANDBOX_PORT']}/health"), 30, "api", proc,
                    cancelled=self.cancelled)
         return proc
 
@@ -143,17 +176,26 @@ class Stack:
         self.worker_names.append(name)
         proc = self._spawn(f"worker-{name}", [PYTHON, "-m", "workers.serve"], env)
         if wait_ready:
-            wait_until(lambda: worker_ready(env["REDIS_URL"], name), 120, f"worker {name}", proc,
+            wait_until(lambda: worker_ready(self.redis_client(), name), 120, f"worker {name}", proc,
                        cancelled=self.cancelled)
         return proc
 
     def start_flower(self, port: int) -> subprocess.Popen:
+        """Flower on FLOWER_HOST (default 127.0.0.1); elsewhere only with FLOWER_BASIC_AUTH (which Flower reads
+        from the environment itself) or PENNY_ALLOW_OPEN=true, else ConfigError."""
+        settings = Settings.from_env(self.env)
+        settings.check_flower_binding()
         celery = str(Path(PYTHON).with_name("celery"))
-        # The HTTP API without auth, as for local development; put Flower behind auth in production.
-        env = {**self.env, "FLOWER_UNAUTHENTICATED_API": "true"}
-        proc = self._spawn("flower", [celery, f"--broker={self.env['REDIS_URL']}", "flower",
-                                      f"--port={port}", "--address=0.0.0.0"], env)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/"), 60, "flower", proc, cancelled=self.cancelled)
+        env = dict(self.env)
+        if not settings.flower_basic_auth:
+            # No credentials (loopback, or open on purpose): Flower's HTTP API without auth, for local use.
+            env["FLOWER_UNAUTHENTICATED_API"] = "true"
+        # The broker, its credentials and TLS come from REDIS_URL and REDIS_TLS_* through workers.flower_app
+        # (never on the command line, where `ps` would show the password).
+        proc = self._spawn("flower", [celery, "-A", "workers.flower_app", "flower",
+                                      f"--port={port}", f"--address={settings.flower_host}"], env)
+        host = url_host(settings.flower_host)
+        wait_until(lambda: http_ok(f"http://{host}:{port}/"), 60, "flower", proc, cancelled=self.cancelled)
         return proc
 
     def stop(self, proc: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> None:
@@ -216,6 +258,8 @@ def local_stack(*, workers: int = 1, api_port: int | None = None, flower_port: i
                 redis_url: str | None = None, log_dir: Path | None = None, worker_prefix: str | None = None,
                 cancelled: Callable[[], bool] = never, **settings: str) -> Iterator[tuple[Stack, str]]:
     """Redis (the one at redis_url if it answers, else our own), the API, workers; yields (stack, api url).
+    A Redis that refuses redis_url's credentials or TLS (REDIS_TLS_* in settings), or a rediss:// or
+    credentialed redis_url that does not answer, raises RuntimeError naming REDIS_URL, password masked.
     cancelled() true while starting raises StackStopped (after everything started so far is stopped)."""
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="penny-logs-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -224,8 +268,16 @@ def local_stack(*, workers: int = 1, api_port: int | None = None, flower_port: i
     env.setdefault("AUDIT_LOG_PATH", str(log_dir / "audit.jsonl"))
     stack = Stack(env, log_dir, cancelled=cancelled)
     try:
-        if redis_url and redis_alive(redis_url):
-            env["REDIS_URL"] = redis_url
+        found = redis_endpoint({**env, "REDIS_URL": redis_url}) if redis_url else None
+        try:
+            answers = found is not None and found.verify(timeout_s=1)
+        except ConfigError as exc:  # Redis is there but refuses REDIS_URL's credentials or TLS: stop here
+            raise RuntimeError(str(exc)) from None
+        if answers:
+            env["REDIS_URL"] = str(redis_url)
+        elif found is not None and (found.tls or "@" in found.url):
+            raise RuntimeError(f"REDIS_URL {found.redacted} does not answer (the stack starts a Redis of its own "
+                               "only for a plain redis://host:port URL)")
         else:
             if shutil.which("redis-server") is None:
                 raise RuntimeError("redis-server is not installed (make run installs it)")
@@ -238,7 +290,7 @@ def local_stack(*, workers: int = 1, api_port: int | None = None, flower_port: i
         stack.start_api()
         if flower_port:
             stack.start_flower(flower_port)
-        yield stack, f"http://127.0.0.1:{env['SANDBOX_PORT']}"
+        yield stack, f"http://{url_host(env.get('SANDBOX_HOST', '127.0.0.1'))}:{env['SANDBOX_PORT']}"
     finally:
         stack.close()
 
@@ -277,15 +329,30 @@ def main() -> None:
     flower_port = int(os.environ.get("FLOWER_PORT", "5555"))
     log_dir = Path(os.environ.get("PENNY_LOG_DIR", str(REPO / ".cache" / "logs")))
     print(f"penny: starting (logs in {log_dir})", flush=True)
+    try:
+        # Refuse before anything starts: an open API or Flower beyond this machine needs PENNY_ALLOW_OPEN=true.
+        settings = Settings.from_env()
+        settings.check_api_binding()
+        settings.check_flower_binding()
+    except ConfigError as exc:
+        print(f"penny: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
     exit_code = 0
     try:
         # WORKER_NAME names the worker host (with -1, -2... when there are several); default: the hostname.
         with local_stack(workers=args.workers, api_port=port, flower_port=flower_port, redis_url=redis_url,
                          log_dir=log_dir, worker_prefix=os.environ.get("WORKER_NAME") or None,
                          cancelled=stop) as (stack, url):
-            print(f"penny: API on {url}  (try: curl -s {url}/api/v1/execute -H 'content-type: application/json'"
-                  f" -d '{{\"code\": \"print(6*7)\"}}')", flush=True)
-            print(f"penny: Flower on http://127.0.0.1:{flower_port} ; Ctrl-C stops everything", flush=True)
+            access = ("OPEN: no PENNY_API_KEYS, anyone who reaches it runs code as tenant 'default'"
+                      if settings.api_open else "API keys required")
+            print(f"penny: API on {url}, bound to {settings.sandbox_host}:{port} ({reach(settings.sandbox_host)});"
+                  f" {access}", flush=True)
+            print(f"penny: try: curl -s {url}/api/v1/execute -H 'content-type: application/json'"
+                  f" -d '{{\"code\": \"print(6*7)\"}}'", flush=True)
+            flower_access = "basic auth (FLOWER_BASIC_AUTH)" if settings.flower_basic_auth else "no authentication"
+            print(f"penny: Flower on http://{url_host(settings.flower_host)}:{flower_port}, bound to "
+                  f"{settings.flower_host}:{flower_port} ({reach(settings.flower_host)}); {flower_access}."
+                  " Ctrl-C stops everything", flush=True)
             while not stop() and all(proc.poll() is None for _, proc in stack.procs):
                 time.sleep(0.2)
             for name, proc in stack.procs:

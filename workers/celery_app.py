@@ -7,13 +7,21 @@ from typing import Any
 from celery import Celery, signals
 
 from core import keys
+from core.redis_client import RedisEndpoint
 from core.settings import Settings
 from workers.host import WorkerHost
 
 
+def broker_app(name: str, settings: Settings) -> Celery:
+    """A Celery app connected to REDIS_URL with its credentials and TLS (the workers' and Flower's)."""
+    app = Celery(name, set_as_current=False)
+    app.conf.update(RedisEndpoint.from_settings(settings).celery_conf(), broker_connection_retry_on_startup=True)
+    return app
+
+
 def create_celery(settings: Settings) -> Celery:
     """A Celery app whose worker runs jobs through a WorkerHost created when the worker starts."""
-    app = Celery("penny", broker=settings.redis_url, set_as_current=False)
+    app = broker_app("penny", settings)
     app.conf.update(
         task_default_queue=keys.SHARED_QUEUE,
         # Results live in our JobStore (Redis Streams + job hash), not in a Celery result backend.

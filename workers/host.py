@@ -25,6 +25,7 @@ from core.errors import ConfigError
 from core.jobs import JobStore
 from core.policies import PackagePolicy
 from core.reaper import reap
+from core.redis_client import connect
 from core.registry import WorkerRegistry
 from core.sessions import SessionStore
 from core.settings import Settings
@@ -53,8 +54,8 @@ class WorkerHost:
         self.settings = settings
         # Ride out a Redis restart: every command retries with backoff for about a minute, so a running
         # job's output and result are written once Redis is back instead of being lost.
-        self._redis = redis.Redis.from_url(
-            settings.redis_url, health_check_interval=30, socket_connect_timeout=2,
+        self._redis = connect(
+            settings, health_check_interval=30, socket_connect_timeout=2,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         self.store = JobStore.from_settings(self._redis, settings)

@@ -11,6 +11,7 @@ import docker.errors
 from core import keys
 from core.errors import ConfigError
 from core.policies import PackagePolicy
+from core.redis_client import verify as verify_redis
 from core.settings import Settings
 from workers import egress
 from workers.celery_app import create_celery
@@ -21,6 +22,7 @@ def main() -> None:
     """Read Settings from the environment and run the Celery worker until it is stopped."""
     try:
         settings = Settings.from_env()
+        verify_redis(settings)  # a wrong password or TLS setting stops here (Celery would retry forever)
         # Bad policy files stop start-up here (in Celery's worker_init they would only be logged).
         runtime_policy(settings.policy_dir)
         PackagePolicy.load(Path(settings.policy_dir))

@@ -14,7 +14,6 @@ from typing import Any
 
 import docker
 import pytest
-import redis
 import requests
 import stack
 
@@ -138,7 +137,7 @@ def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
 def assert_every_job_ended(cluster: Cluster, *, timeout_s: float = 60.0) -> None:
     """No job of this cluster stays queued or running: each one still in flight ends within timeout_s
     (a job's own timeout is at most MAX_EXECUTION_TIME, 20 s here; the service ends stuck ones)."""
-    client = redis.Redis.from_url(cluster.stack.env["REDIS_URL"])
+    client = cluster.stack.redis_client()  # REDIS_URL with its credentials and TLS
     store = JobStore(client, retention_s=600)
     stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
     deadline = time.monotonic() + timeout_s
@@ -151,7 +150,7 @@ def assert_every_job_ended(cluster: Cluster, *, timeout_s: float = 60.0) -> None
 def assert_every_job_is_audited(cluster: Cluster, headers: dict[str, str] | None = None) -> set[str]:
     """Every job this cluster's Redis still holds has its audit record (open or final): run at the end of a
     session, this covers every execution of the test run on that cluster. Returns those job ids."""
-    client = redis.Redis.from_url(cluster.stack.env["REDIS_URL"])
+    client = cluster.stack.redis_client()  # REDIS_URL with its credentials and TLS
     stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
     audited: set[str] = set()
     cursor: str | None = None

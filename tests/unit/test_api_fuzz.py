@@ -132,7 +132,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
                       heartbeat_ttl_seconds=3600, penny_api_keys=((TENANT_KEY, "fuzz"),),
                       penny_admin_keys=(ADMIN_KEY,), tenant_max_active_jobs=1 << 30, tenant_max_sessions=1 << 30,
                       audit_log_path=str(tmp_path_factory.mktemp("audit") / "audit.jsonl"),
-                      audit_stream_maxlen=100)  # GET /audit scans the stream: keep each scan short
+                      audit_stream_maxlen=100,  # GET /audit scans the stream: keep each scan short
+                      rate_limit_enabled=False)  # thousands of requests a second: bodies, not rates, are tested here
     cluster = FakeCluster()
     app = create_app(config, client=client, dispatcher=cluster)
     cluster.services = app.extensions["penny"]
