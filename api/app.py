@@ -93,7 +93,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
     app.register_blueprint(audit_bp)
-    limits.install(app, services, _error_response)  # per-tenant request rates (RATE_LIMIT_*)
+    limits.install(app, services)  # per-tenant request rates (RATE_LIMIT_*)
     if services.tenants.open:
         log.warning("PENNY_API_KEYS is empty: the API is OPEN to anyone who can reach it, every request acts "
                     "for tenant 'default' and may read the audit trail. Configure keys before exposing it.")

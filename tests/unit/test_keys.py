@@ -81,7 +81,7 @@ def test_a_key_id_is_a_short_stable_hash_that_does_not_contain_the_key() -> None
 
 
 def test_no_key_reaches_the_logs_at_debug(redis_client: fakeredis.FakeRedis, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)  # the root logger: every library's records too (Flask-Limiter's, werkzeug's)
+    caplog.set_level(logging.DEBUG)  # the root logger: every library's records too (limits', werkzeug's)
     client, _ = make_client(redis_client, rate_limit_validate="1/minute", **KEYS)
     for key in (KEY_A, WRONG, ADMIN):
         client.post("/api/v1/execute", json={"code": "print(1)"}, headers=auth(key))

@@ -1,4 +1,4 @@
-"""Per-tenant request rates (api.limits) over the API, with Flask-Limiter counting in (fake)redis."""
+"""Per-tenant request rates (api.limits) over the API, with the `limits` library counting in (fake)redis."""
 
 from __future__ import annotations
 
