@@ -287,14 +287,22 @@ class JobStore:
 
     def reap_overdue_jobs(self, *, now: int, grace_ms: int, install_allowance_ms: int) -> list[str]:
         """End as `error` every running job past its timeout plus grace_ms (plus install_allowance_ms when
-        it installs packages), whatever its worker says: a job never stays running for ever."""
+        it installs packages), whatever its worker says: a job never stays running for ever. Every worker
+        runs this each heartbeat, so the running jobs' start times are read in one round trip."""
+        running = list(self.running_jobs())
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in running:
+            pipe.hmget(keys.job_key(job_id), ["started_ms", "request"])
         reaped: list[str] = []
-        for job_id in self.running_jobs():
-            record = self.get(job_id)
-            if record is None or record.started_ms is None or record.status is not JobStatus.RUNNING:
+        for job_id, (started, request_json) in zip(running, pipe.execute(), strict=True):
+            if started is None or request_json is None:
                 continue
-            allowance = grace_ms + (install_allowance_ms if record.request.packages else 0)
-            if now <= record.started_ms + record.request.timeout_ms + allowance:
+            request = ExecutionRequest.from_json(_text(request_json))
+            allowance = grace_ms + (install_allowance_ms if request.packages else 0)
+            if now <= int(started) + request.timeout_ms + allowance:
+                continue
+            record = self.get(job_id)
+            if record is None or record.status is not JobStatus.RUNNING:
                 continue
             error = {"type": "DeadlineExceeded", "traceback": [],
                      "message": f"the job did not end within its timeout plus {allowance // 1000} s; "

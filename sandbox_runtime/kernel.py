@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from sandbox_runtime import decoding, protocol
@@ -37,8 +36,8 @@ def _text_stream(fd: int) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", line_buffering=True)
 
 
-def _fresh_namespace(guard: Guard) -> dict[str, Any]:
-    return {"__name__": "__main__", "__builtins__": guard.builtins, "__doc__": None}
+def _fresh_namespace(users: dict[str, Any]) -> dict[str, Any]:
+    return {"__name__": "__main__", "__builtins__": users, "__doc__": None}
 
 
 def _reseed_random_generators() -> None:
@@ -89,15 +88,15 @@ def kernel_main() -> NoReturn:
     report = violation_reporter(RESULT_FD)
     rich = _RichOutput()
     policy = RuntimePolicy.from_json(os.environ.get("PENNY_POLICY"))
-    guard = Guard(user_builtins(policy))  # after _RichOutput added display()
+    users = user_builtins(policy)  # the user's builtins; after _RichOutput added display()
     if policy.active:
-        install_audit_hook(policy, guard.builtins, report)
+        install_audit_hook(policy, users, report)
     # A throwaway request first takes the copy-on-write faults of the whole cell path (compiling, running,
     # capturing, summarising) while the kernel waits for work, not while the user waits for the result.
     _serve(protocol.Exec(id="warm-up", code="_ = str(1)", timeout_ms=1000, output_limit_bytes=0),
-           _fresh_namespace(guard), rich, publish=lambda _message: None)
+           _fresh_namespace(users), rich, publish=lambda _message: None)
     reader = protocol.LineReader(REQUEST_FD)
-    namespace = _fresh_namespace(guard)
+    namespace = _fresh_namespace(users)
     while True:
         line = reader.read_line()
         if line is None:
@@ -168,13 +167,6 @@ def _serve(request: protocol.Exec, namespace: dict[str, Any], rich: _RichOutput,
     return protocol.Result(id=request.id, result=outcome.result, error=outcome.error,
                            variables=summarize(namespace), notes=tuple(capture.notes[:protocol.MAX_NOTES]),
                            cpu_ms=int((cpu_after - cpu_before) * 1000), peak_memory_bytes=peak_bytes)
-
-
-@dataclass
-class Guard:
-    """The user's builtins (with the guarded import and the refused builtins)."""
-
-    builtins: dict[str, Any]
 
 
 class _Interrupt:

@@ -37,6 +37,17 @@ PASSWORD = f"pw-{secrets.token_hex(16)}"
 LIGHT = {"POOL_SIZE": "1", "SESSION_POOL_SIZE": "1", "PRELOAD_MODULES": "json", "API_WORKERS": "1"}
 
 
+
+def assert_execute_and_a_session_work(cluster: Cluster) -> None:
+    """A stateless execute, then a session that keeps a variable and is deleted."""
+    assert cluster.execute("print(6 * 7)")["stdout"] == "42\n"
+    created = requests.post(f"{cluster.url}/api/v1/sessions", json={}, timeout=60)
+    assert created.status_code == 201, created.text
+    session_id = created.json()["sessionId"]
+    cluster.execute("x = 41", sessionId=session_id)
+    assert cluster.execute("print(x + 1)", sessionId=session_id)["stdout"] == "42\n"
+    assert requests.delete(f"{cluster.url}/api/v1/sessions/{session_id}", timeout=60).status_code in (200, 204)
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -133,14 +144,7 @@ def test_a_stack_runs_through_redis_with_a_password_and_tls(secure_redis: Secure
         assert cluster.stack.env["REDIS_URL"] == secure_redis.url()
         assert not any(name == "redis" for name, _ in cluster.stack.procs)
 
-        assert cluster.execute("print(6 * 7)")["stdout"] == "42\n"
-
-        created = requests.post(f"{cluster.url}/api/v1/sessions", json={}, timeout=60)
-        assert created.status_code == 201, created.text
-        session_id = created.json()["sessionId"]
-        cluster.execute("x = 41", sessionId=session_id)
-        assert cluster.execute("print(x + 1)", sessionId=session_id)["stdout"] == "42\n"
-        assert requests.delete(f"{cluster.url}/api/v1/sessions/{session_id}", timeout=60).status_code in (200, 204)
+        assert_execute_and_a_session_work(cluster)
 
         job_id = cluster.submit("print('streamed')")
         events = list(cluster.events(job_id))
@@ -265,13 +269,7 @@ def test_acl_users_run_a_stack_and_are_refused_everything_else(services_ready: N
         running.env["REDIS_URL"] = url("admin")
         cluster = Cluster(running, f"http://127.0.0.1:{running.env['SANDBOX_PORT']}", prefix)
 
-        assert cluster.execute("print(6 * 7)")["stdout"] == "42\n"
-        created = requests.post(f"{cluster.url}/api/v1/sessions", json={}, timeout=60)
-        assert created.status_code == 201, created.text
-        session_id = created.json()["sessionId"]
-        cluster.execute("x = 41", sessionId=session_id)
-        assert cluster.execute("print(x + 1)", sessionId=session_id)["stdout"] == "42\n"
-        assert requests.delete(f"{cluster.url}/api/v1/sessions/{session_id}", timeout=60).status_code in (200, 204)
+        assert_execute_and_a_session_work(cluster)
         job_id = cluster.submit("import time\nprint('started', flush=True)\ntime.sleep(60)")
         for event in cluster.events(job_id):
             if event["event"] == "stdout":

@@ -11,10 +11,10 @@ import pytest
 
 import core.tenants
 from core.errors import ConfigError
-from core.registry import WorkerRegistry
 from core.settings import Settings
 from core.tenants import Caller, Tenants, key_id
 from tests.unit.test_api import make_client
+from tests.unit.test_tenants import auth
 
 KEY_A = "key-of-acme-" + "a" * 20
 KEY_B = "key-of-beta-" + "b" * 20
@@ -22,16 +22,6 @@ ADMIN = "admin-key-" + "z" * 22
 WRONG = "wrong-key-" + "w" * 22
 KEYS = {"penny_api_keys": ((KEY_A, "acme"), (KEY_B, "beta")), "penny_admin_keys": (ADMIN,)}
 
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def redis_client() -> fakeredis.FakeRedis:
-    client = fakeredis.FakeRedis()
-    WorkerRegistry(client, ttl_s=60).beat("fake", {"name": "fake", "pool": {"idle": 1}, "maxSessions": 5})
-    return client
 
 
 # -- constant-time comparison -------------------------------------------------------------------------------

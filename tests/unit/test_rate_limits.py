@@ -27,13 +27,6 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture
-def redis_client() -> fakeredis.FakeRedis:
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())  # counters of its own
-    WorkerRegistry(client, ttl_s=60).beat("fake", {"name": "fake", "pool": {"idle": 1}, "maxSessions": 5})
-    return client
-
-
 def low_client(redis_client: fakeredis.FakeRedis, **settings: Any) -> tuple[FlaskClient, FakeWorker]:
     return make_client(redis_client, **{**KEYS, **LOW, "max_queue_depth": 100, **settings})
 

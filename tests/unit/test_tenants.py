@@ -23,15 +23,6 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture
-def redis_client() -> fakeredis.FakeRedis:
-    from core.registry import WorkerRegistry
-
-    client = fakeredis.FakeRedis()
-    WorkerRegistry(client, ttl_s=60).beat("fake", {"name": "fake", "pool": {"idle": 1}, "maxSessions": 5})
-    return client
-
-
 def tenant_client(redis_client: fakeredis.FakeRedis, **settings: Any) -> FlaskClient:
     client, _ = make_client(redis_client, **{**KEYS, **settings})
     return client
