@@ -58,6 +58,9 @@ class Reply:
     schema: type[Schema] | None = None
     # SSE: event name -> payload schema of its `data:` line; the response is text/event-stream.
     events: Mapping[str, type[Schema]] | None = None
+    events_name: str = "Event"  # the components of its event unions: <name> (parsed) and <name>Message (wire)
+    # OpenAPI links: name -> (operationId, its parameter, a runtime expression such as $response.body#/jobId)
+    links: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # header name -> description
     example: Any = None
 

@@ -124,7 +124,11 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
         envelope = ApiError(error.description or error.name)
         envelope.code = error.name.lower().replace(" ", "_")
         envelope.http_status = error.code or 500
-        return _error_response(envelope)
+        response, status = _error_response(envelope)
+        for name, value in error.get_headers():  # e.g. 405's Allow (RFC 9110), not its HTML content type
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:

@@ -32,6 +32,7 @@ from api.schemas import (
 from api.services import Services
 from core import keys
 from core.errors import (
+    ApiError,
     Conflict,
     Forbidden,
     NotFound,
@@ -71,6 +72,11 @@ JOB_EVENTS = {
 _EVENTS_DESCRIPTION = ("the job's events, each with an `id:`; the stream ends after `result`, whose data is the "
                        "ExecutionResult. A `: keepalive` comment comes every 15 s of silence.")
 _LOCATION = {"Location": "/api/v1/jobs/{jobId}: where to follow the job"}
+# Where an accepted job's id leads (OpenAPI links, which also let schemathesis follow real jobs).
+_JOB_LINKS = {"GetJob": ("get_job", "job_id", "$response.body#/jobId"),
+              "JobEvents": ("job_events", "job_id", "$response.body#/jobId"),
+              "CancelJob": ("cancel_job", "job_id", "$response.body#/jobId")}
+_STREAM_ID = {"type": "string", "pattern": sse.STREAM_ID_PATTERN}
 _EXAMPLE = {"code": "import math\nprint(math.pi)\nmath.e", "timeout": 5000}
 # What submitting a job may be refused with (besides what every body and every route may be).
 _SUBMIT_ERRORS = (Forbidden, NotFound, Conflict, PolicyViolation, Overloaded, Unavailable)
@@ -143,19 +149,38 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
                          "try again when one ends", retry_after_s=2,
                          details={"maxActiveJobs": quota.max_active_jobs})
     try:
+        queued_in_session = session is None or services.sessions.push_job(session.session_id, job_id)
         if session is None:
             services.dispatcher.send(keys.EXECUTE_TASK, [job_id], keys.SHARED_QUEUE)
-        else:
-            services.sessions.push_job(session.session_id, job_id)
+        elif queued_in_session:
             services.dispatcher.send(keys.SESSION_KICK_TASK, [session.session_id], keys.host_queue(session.worker))
-        metrics.JOBS_SUBMITTED.labels("session" if session else "stateless").inc()
     except Exception as exc:  # the broker is unreachable: the job was not accepted
-        record = services.store.get(job_id)
-        if record is not None:
-            services.store.finish_without_running(record, JobStatus.WORKER_LOST, error={
-                "type": "Unavailable", "message": "the job could not be queued", "traceback": []})
+        _not_run(services, job_id, "Unavailable", "the job could not be queued")
         raise Unavailable("the job queue is unreachable", retry_after_s=5) from exc
+    if session is not None and not queued_in_session:  # the session ended since live_session() looked
+        _not_run(services, job_id, "SessionGone", "the session ended before the job was queued")
+        raise ended_session_error(services, session.session_id) or Conflict(
+            f"session {session.session_id} ended; create a new one", details={"sessionId": session.session_id})
+    metrics.JOBS_SUBMITTED.labels("session" if session else "stateless").inc()
     return job_id, queued
+
+
+def _not_run(services: Services, job_id: str, error_type: str, message: str) -> None:
+    record = services.store.get(job_id)
+    if record is not None:
+        services.store.finish_without_running(record, JobStatus.WORKER_LOST, error={
+            "type": error_type, "message": message, "traceback": []})
+
+
+def ended_session_error(services: Services, session_id: str) -> ApiError | None:
+    """404 if the session is gone (deleted), 409 if it is lost or expired; None while it is live."""
+    record = services.sessions.get(session_id)
+    if record is None or record.tenant != current_tenant():
+        return NotFound(f"no session {session_id}", details={"sessionId": session_id})
+    if not record.status.is_live:
+        return Conflict(f"session {session_id} is {record.status.value}; create a new one",
+                        details={"sessionId": session_id, "status": record.status.value})
+    return None
 
 
 def _submit(services: Services) -> tuple[str, ExecutionRequest, JobEvent]:
@@ -222,7 +247,7 @@ def wait_for_result(services: Services, job_id: str, timeout_ms: int) -> dict[st
     Reply(200, "the ExecutionResult (also when the code raised: its status says how it ended)",
           ExecutionResultSchema),
     Reply(202, "accepted but not ended within its timeout plus 120 s of queueing: follow it by id",
-          JobAcceptedSchema, headers=_LOCATION)))
+          JobAcceptedSchema, headers=_LOCATION, links=_JOB_LINKS)))
 def execute() -> Response:
     """Run code and answer with its ExecutionResult once it ends."""
     services = current_services()
@@ -264,7 +289,7 @@ def _sse_response(services: Services, job_id: str, after: str) -> Response:
 
 @bp.post("/execute/stream")
 @documented(tag="executions", body=_execute_body, example=_EXAMPLE, errors=_SUBMIT_ERRORS,
-            ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS))
+            ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS, events_name="JobEvent"))
 def execute_stream() -> Response:
     """Run code and stream its events (queued, started, stdout, stderr, result) as SSE."""
     services = current_services()
@@ -274,7 +299,7 @@ def execute_stream() -> Response:
 
 @bp.post("/jobs")
 @documented(tag="jobs", body=_execute_body, example=_EXAMPLE, errors=_SUBMIT_ERRORS,
-            ok=Reply(202, "queued", JobAcceptedSchema, headers=_LOCATION))
+            ok=Reply(202, "queued", JobAcceptedSchema, headers=_LOCATION, links=_JOB_LINKS))
 def create_job() -> tuple[Response, int]:
     """Queue code to run; answer at once with the job id."""
     services = current_services()
@@ -312,13 +337,17 @@ def get_job(job_id: str) -> Response:
 
 @bp.get("/jobs/<job_id>/events")
 @documented(tag="jobs", errors=(ValidationFailed, Forbidden, NotFound), params=(
-    Param("Last-Event-ID", "header", "resume after this event id (as EventSource sends it on a reconnect)"),
-    Param("lastEventId", "query", "the same as the Last-Event-ID header, for clients that cannot set it")),
-    ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS))
+    Param("Last-Event-ID", "header", "resume after this event id (as EventSource sends it on a reconnect)",
+          _STREAM_ID),
+    Param("lastEventId", "query", "the same as the Last-Event-ID header, for clients that cannot set it",
+          _STREAM_ID)),
+    ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS, events_name="JobEvent"))
 def job_events(job_id: str) -> Response:
     """The job's events as SSE; Last-Event-ID (header or ?lastEventId=) resumes after that event."""
     services = current_services()
-    after = sse.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("lastEventId"))
+    header, query = request.headers.get("Last-Event-ID"), request.args.get("lastEventId")
+    from_query = sse.parse_last_event_id(query)  # checked even when the header wins: a bad one is a 400
+    after = sse.parse_last_event_id(header) if header else from_query
     owned_job(services, job_id)
     return _sse_response(services, job_id, after)
 

@@ -22,7 +22,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
-from marshmallow import Schema
+from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from api import limits, schemas
@@ -81,6 +81,15 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
     return cls.__name__.removesuffix("Schema")
 
 
+def _property_names(converter: Any, field: fields.Field, **_: Any) -> dict[str, Any]:
+    """A Dict field's key rules as JSON Schema's propertyNames (apispec states only the values' type)."""
+    if isinstance(field, fields.Dict) and field.key_field is not None:
+        names = converter.field2property(field.key_field)
+        if set(names) - {"type"}:
+            return {"propertyNames": names}
+    return {}
+
+
 def _body_schema(operation: Operation, settings: Settings) -> Schema:
     source = operation.body
     assert source is not None
@@ -131,19 +140,50 @@ def _reply(reply: Reply, spec: APISpec) -> dict[str, Any]:
             media["example"] = reply.example
         response["content"] = {"application/json": media}
     elif reply.events is not None:
-        for schema in reply.events.values():
-            _register(spec, schema)
-        events = {name: {"$ref": f"#/components/schemas/{_schema_name(schema)}"}
-                  for name, schema in reply.events.items()}
         response["content"] = {"text/event-stream": {
-            "schema": {"type": "string", "description": "Server-Sent Events: `id:`, `event:` (one of "
-                       + ", ".join(reply.events) + ") and one `data:` line of JSON each; see JobEvent"},
-            "x-sse-events": events,
+            "schema": {"$ref": f"#/components/schemas/{_event_unions(spec, reply)}Message"},
+            "x-sse-events": {name: _ref(schema) for name, schema in reply.events.items()},
         }}
+    links = {name: {"operationId": operation_id, "parameters": {parameter: expression}}
+             for name, (operation_id, parameter, expression) in reply.links.items()}
+    if links:
+        response["links"] = links
     if reply.headers:
         response["headers"] = {name: {"description": text, "schema": {"type": "string"}}
                                for name, text in reply.headers.items()}
     return response
+
+
+def _ref(schema: type[Schema]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{_schema_name(schema)}"}
+
+
+def _event_unions(spec: APISpec, reply: Reply) -> str:
+    """Register the reply's two event unions once; their base name.
+
+    `<name>Message`: one event as it is on the wire, {id, event, data} with data a string of JSON (its schema in
+    contentSchema); the stream's schema, one event each (OpenAPI 3.1 has no itemSchema yet). `<name>`: the
+    same event once parsed, data an object (for typed clients).
+    """
+    assert reply.events is not None
+    name = reply.events_name
+    if name in spec.components.schemas:
+        return name
+    wire, parsed = [], []
+    for event, schema in reply.events.items():
+        _register(spec, schema)
+        common = {"id": {"type": "string", "description": "the event id; send it as Last-Event-ID to resume after it"},
+                  "event": {"const": event}}
+        wire.append({"type": "object", "required": ["id", "event", "data"], "properties": {**common, "data": {
+            "type": "string", "contentMediaType": "application/json", "contentSchema": _ref(schema)}}})
+        parsed.append({"type": "object", "required": ["id", "event", "data"],
+                       "properties": {**common, "data": _ref(schema)}})
+    spec.components.schema(name, {"oneOf": parsed, "description": "One Server-Sent Event once parsed: `event` "
+                                  "names it, `data` is its payload, `id` resumes the stream after it."})
+    spec.components.schema(f"{name}Message", {"oneOf": wire, "description": "One Server-Sent Event as sent: `id:`, "
+                                              "`event:` and one `data:` line of JSON. A `: keepalive` comment "
+                                              "line comes after 15 s without events."})
+    return name
 
 
 def _register(spec: APISpec, schema: type[Schema]) -> None:
@@ -189,37 +229,24 @@ def api_rules(app: Flask) -> list[Rule]:
                   key=lambda rule: (rule.rule, sorted(rule.methods or ())))
 
 
-def _job_event_union(spec: APISpec) -> None:
-    """JobEvent: one SSE event as a client sees it once parsed, a union by `event` (for typed clients)."""
-    from api.executions import JOB_EVENTS
-
-    variants = []
-    for name, schema in JOB_EVENTS.items():
-        _register(spec, schema)
-        variants.append({"type": "object", "required": ["id", "event", "data"], "properties": {
-            "id": {"type": "string", "description": "the event id; send it as Last-Event-ID to resume after it"},
-            "event": {"const": name},
-            "data": {"$ref": f"#/components/schemas/{_schema_name(schema)}"}}})
-    spec.components.schema("JobEvent", {"oneOf": variants, "description": "One Server-Sent Event of a job's "
-                                        "stream: `event` names it, `data` is its JSON payload, `id` resumes it."})
-
-
 def build_spec(app: Flask, settings: Settings) -> dict[str, Any]:
     """The OpenAPI document of the app's /api/v1 routes (bounds such as the maximum timeout from settings)."""
+    marshmallow_plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="PENNY Sandbox API", version=API_VERSION, openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        plugins=[marshmallow_plugin],
         info={"description": "Run untrusted Python in hardened sandboxes: one-off executions, streamed or as "
                              "jobs, and stateful sessions. Every refusal is the error envelope "
                              "`{\"error\": {code, message, details}}`.",
               "x-package-version": package_version()},
         security=[{BEARER: []}],
     )
+    assert marshmallow_plugin.converter is not None
+    marshmallow_plugin.converter.add_attribute_function(_property_names)
     spec.components.security_scheme(BEARER, {
         "type": "http", "scheme": "bearer",
         "description": "An API key of PENNY_API_KEYS (`Authorization: Bearer <key>`); every job and session "
                        "belongs to its key's tenant. With no keys configured the API runs open."})
-    _job_event_union(spec)
     for rule in api_rules(app):
         view = app.view_functions[rule.endpoint]
         operation = operation_of(view)

@@ -10,7 +10,7 @@ from api.apidoc import Param, Reply, documented
 from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
-from api.executions import StillRunning, live_session, submit, wait_for_result
+from api.executions import StillRunning, ended_session_error, live_session, submit, wait_for_result
 from api.schemas import InstallReportSchema, PackageInstallSchema, PackageListSchema
 from core import keys
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable
@@ -63,7 +63,8 @@ def install_packages() -> Response:
         except StillRunning:
             raise Unavailable("the installation did not end in time", retry_after_s=5) from None
         report = result.get("packages")
-        if report is None:
-            raise Unavailable(f"the installation ended {result['status']}", details={"result": result})
+        if report is None:  # the session ended meanwhile (deleted: 404, lost: 409), or our machinery failed
+            raise ended_session_error(services, data["sessionId"]) or Unavailable(
+                f"the installation ended {result['status']}", retry_after_s=5, details={"result": result})
         installed, failed = report["installed"], failed + report["failed"]
     return jsonify({"installed": installed, "failed": failed})

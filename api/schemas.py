@@ -7,11 +7,35 @@ The API loads request bodies with these schemas, and api.openapi generates the O
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import RAISE, Schema, fields, validate
 
-_IDENTIFIER = validate.Regexp(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
-                              error="variable names must be Python identifiers not starting with '__'")
+
+class _WholeString(validate.Regexp):
+    """A pattern the whole string must match. Regexp's `$` also admits a trailing newline ("x\\n"), which
+    JSON Schema's does not: the document (which states the pattern) and the API must refuse the same names."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise validate.ValidationError(self._format_error(value))
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false only: marshmallow's Boolean also takes 1, "yes", "on" and more, which JSON Schema's boolean
+    (the document) does not."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+_IDENTIFIER = _WholeString(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
+                           error="variable names must be Python identifiers not starting with '__'")
+# Code with at least one character that is not whitespace (a pattern, so the document states it too).
+_NOT_BLANK = validate.Regexp(r"[\s\S]*\S", error="code must not be empty")
 
 
 @functools.lru_cache(maxsize=8)
@@ -22,7 +46,7 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         class Meta:
             unknown = RAISE
 
-        code = fields.String(required=True)
+        code = fields.String(required=True, validate=_NOT_BLANK)
         timeout = fields.Integer(strict=True, load_default=None,
                                  validate=validate.Range(min=1, max=max_timeout_ms,
                                                          error=f"timeout must be 1..{max_timeout_ms} ms"))
@@ -31,12 +55,7 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         packages = fields.List(fields.String(), load_default=None, allow_none=True)
         plotFormats = fields.List(fields.String(validate=validate.OneOf(["png", "svg"])),  # noqa: N815
                                   load_default=lambda: ["png"], validate=validate.Length(min=1, max=2))
-        strict = fields.Boolean(load_default=False)
-
-        @validates("code")
-        def _code_not_blank(self, value: str, **_: object) -> None:
-            if not value.strip():
-                raise ValidationError("code must not be empty")
+        strict = StrictBoolean(load_default=False)
 
     return ExecuteRequestSchema()
 
@@ -227,7 +246,7 @@ class PackageInstallSchema(Schema):
 
     sessionId = fields.String(required=True)  # noqa: N815
     packages = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=50))
-    force = fields.Boolean(load_default=False)
+    force = StrictBoolean(load_default=False)
 
 
 class ValidateSchema(Schema):
@@ -237,8 +256,8 @@ class ValidateSchema(Schema):
         unknown = RAISE
 
     code = fields.String(required=True)
-    strict = fields.Boolean(load_default=False)
-    includeWarnings = fields.Boolean(load_default=True)  # noqa: N815
+    strict = StrictBoolean(load_default=False)
+    includeWarnings = StrictBoolean(load_default=True)  # noqa: N815
 
 
 class PackageSchema(Schema):

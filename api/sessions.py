@@ -15,6 +15,7 @@ from api.context import services as current_services
 from api.executions import (
     StillRunning,
     check_packages,
+    ended_session_error,
     live_session,
     owned_session,
     submit,
@@ -69,7 +70,10 @@ def _reserve_on_a_host(services: Services, session_id: str) -> str:
             example={"packages": [], "variables": {"rows": [1, 2, 3]}},
             errors=(Forbidden, NotFound, Overloaded, Unavailable),
             ok=Reply(201, "created and ready", SessionCreatedSchema,
-                     headers={"Location": "/api/v1/sessions/{sessionId}"}))
+                     headers={"Location": "/api/v1/sessions/{sessionId}"}, links={
+                         "GetSession": ("get_session", "session_id", "$response.body#/sessionId"),
+                         "SetVariables": ("set_variables", "session_id", "$response.body#/sessionId"),
+                         "DeleteSession": ("delete_session", "session_id", "$response.body#/sessionId")}))
 def create_session() -> tuple[Response, int]:
     """Create a session on the least loaded worker host, from its warm pool."""
     services = current_services()
@@ -141,8 +145,9 @@ def set_variables(session_id: str) -> Response:
         result = wait_for_result(services, job_id, SETUP_TIMEOUT_MS)
     except StillRunning:
         raise Unavailable("the session did not get to the variables in time", retry_after_s=5) from None
-    if result["status"] != "success":
-        raise Unavailable(f"the variables could not be set: {result['status']}", details={"result": result})
+    if result["status"] != "success":  # the session ended meanwhile (deleted: 404, lost: 409), or our machinery
+        raise ended_session_error(services, session_id) or Unavailable(
+            f"the variables could not be set: {result['status']}", retry_after_s=5, details={"result": result})
     return jsonify({"variables": result["variables"]})
 
 

@@ -10,6 +10,8 @@ from core.errors import ValidationFailed
 
 KEEPALIVE = b": keepalive\n\n"
 # ASCII digits only: `\d` would also admit other scripts' digits, which Redis refuses.
+# A stream id, or empty (the start), as the OpenAPI document states Last-Event-ID.
+STREAM_ID_PATTERN = r"^([0-9]{1,20}-[0-9]{1,20})?$"
 _STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _MAX_STREAM_ID_PART = 2**64 - 1
 
@@ -28,10 +30,9 @@ def is_stream_id(text: str) -> bool:
 
 def parse_last_event_id(raw: str | None) -> str:
     """The stream position to resume after: a Last-Event-ID we issued, or the start."""
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return "0-0"
-    raw = raw.strip()
-    if not is_stream_id(raw):
+    if not is_stream_id(raw):  # exactly an id (STREAM_ID_PATTERN, as the OpenAPI document states it)
         raise ValidationFailed("Last-Event-ID is not an event id of this stream",
                                details={"lastEventId": raw})
     return raw

@@ -60,6 +60,16 @@ _SET_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
 
+# KEYS: session, its pending jobs. ARGV: job_id, retention_s. Queues the job only while the session has not ended, so
+# a job never lands in the list of a session that delete()/end() already drained (nothing would end it).
+_PUSH_IF_LIVE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'starting' and status ~= 'ready' and status ~= 'busy' then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
 # KEYS: session, worker's sessions, tenant's sessions, sessions-created counter. ARGV: max_sessions,
 # session_id, tenant, worker, status, now_ms, idle_timeout_ms, max_tenant_sessions, session key prefix.
 # Returns 1; 0 if the worker is full; -1 if the tenant already has max_tenant_sessions live (or starting).
@@ -110,6 +120,7 @@ class SessionStore:
         self._set_if_exists = client.register_script(_SET_IF_EXISTS)
         self._record_execution = client.register_script(_RECORD_EXECUTION)
         self._reserve = client.register_script(_RESERVE)
+        self._push_if_live = client.register_script(_PUSH_IF_LIVE)
 
     def reserve(self, session_id: str, *, tenant: str, worker: str, max_sessions: int,
                 idle_timeout_ms: int, max_tenant_sessions: int = 1 << 30) -> Reservation:
@@ -162,12 +173,11 @@ class SessionStore:
                                 client=pipe)
         pipe.execute()
 
-    def push_job(self, session_id: str, job_id: str) -> None:
-        """Append a job to the session's ordered list of pending jobs."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.rpush(keys.session_jobs_key(session_id), job_id)
-        pipe.expire(keys.session_jobs_key(session_id), self._retention_s)
-        pipe.execute()
+    def push_job(self, session_id: str, job_id: str) -> bool:
+        """Append a job to the session's ordered list of pending jobs; False (nothing queued) if the session has
+        ended (deleted, lost or expired since the caller looked)."""
+        return bool(self._push_if_live(keys=[keys.session_key(session_id), keys.session_jobs_key(session_id)],
+                                       args=[job_id, self._retention_s]))
 
     def pop_job(self, session_id: str) -> str | None:
         """The session's oldest pending job id, removed from the list."""

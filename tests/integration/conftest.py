@@ -141,9 +141,17 @@ def assert_every_job_ended(cluster: Cluster, *, timeout_s: float = 60.0) -> None
     store = JobStore(client, retention_s=600)
     stored = {key.decode().split(":")[2] for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
     deadline = time.monotonic() + timeout_s
-    left = [job_id for job_id in sorted(stored)
-            if store.await_final(job_id, max(0, int((deadline - time.monotonic()) * 1000))) is None
-            and client.hget(keys.job_key(job_id), "status") is not None]
+
+    def ends(job_id: str) -> bool:
+        # Waits in slices shorter than the client's 5 s socket timeout (a longer block would time the read out).
+        while store.await_final(job_id, min(2000, max(0, int((deadline - time.monotonic()) * 1000)))) is None:
+            if client.hget(keys.job_key(job_id), "status") is None:
+                return True  # expired
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    left = [job_id for job_id in sorted(stored) if not ends(job_id)]
     assert not left, f"{len(left)} jobs never ended: {left[:10]}"
 
 

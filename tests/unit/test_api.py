@@ -14,7 +14,7 @@ from api.app import create_app
 from api.schemas import ErrorEnvelopeSchema, ExecutionResultSchema, JobSchema
 from core import keys
 from core.jobs import JobStore
-from core.models import EventType, ExecutionResult, JobStatus
+from core.models import EventType, ExecutionResult, JobStatus, SessionStatus
 from core.registry import WorkerRegistry
 from core.settings import Settings
 
@@ -332,3 +332,30 @@ def test_a_body_of_escaped_quotes_is_refused_in_linear_time(redis_client: fakere
     started = time.perf_counter()
     assert_envelope(_post_raw(client, "/api/v1/jobs", '{"code": "' + '\\"' * 100_000), 400, "validation_error")
     assert time.perf_counter() - started < 5
+
+
+def test_a_session_deleted_while_a_job_is_queued_answers_404_and_the_job_ends(
+        redis_client: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = make_client(redis_client)
+    sessions = client.application.extensions["penny"].sessions
+    sessions.reserve("s1", tenant="default", worker="fake", max_sessions=5, idle_timeout_ms=60_000)
+    sessions.set_status("s1", SessionStatus.READY)
+    push = sessions.push_job
+
+    def deleted_first(session_id: str, job_id: str) -> bool:
+        sessions.delete(session_id)  # a DELETE /sessions/s1 landing between the API's checks and the queueing
+        return push(session_id, job_id)
+
+    monkeypatch.setattr(sessions, "push_job", deleted_first)
+    assert_envelope(client.post("/api/v1/jobs", json={"code": "1", "sessionId": "s1"}), 404, "not_found")
+    stored = [key for key in redis_client.scan_iter(keys.job_key("*")) if not key.endswith(b":events")]
+    assert len(stored) == 1
+    record = JobStore(redis_client, retention_s=60).get(stored[0].decode().rsplit(":", 1)[1])
+    assert record is not None and record.status is JobStatus.WORKER_LOST  # ended, never left queued
+
+
+def test_a_bad_last_event_id_in_the_query_is_400_even_next_to_a_good_header(redis_client: fakeredis.FakeRedis) -> None:
+    client, _ = make_client(redis_client)
+    job_id = client.post("/api/v1/jobs", json={"code": "1"}).get_json()["jobId"]
+    response = client.get(f"/api/v1/jobs/{job_id}/events?lastEventId=x", headers={"Last-Event-ID": "1-0"})
+    assert_envelope(response, 400, "validation_error")

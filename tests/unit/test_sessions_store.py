@@ -73,9 +73,21 @@ def test_a_deleted_session_is_never_recreated_by_late_updates(
 
 def test_jobs_run_in_acceptance_order(stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
     sessions, _, _ = stores
+    _reserve(sessions, "a")
     for job_id in ("j1", "j2", "j3"):
-        sessions.push_job("a", job_id)
+        assert sessions.push_job("a", job_id)
     assert [sessions.pop_job("a") for _ in range(4)] == ["j1", "j2", "j3", None]
+
+
+def test_no_job_is_queued_for_a_session_that_ended(stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    # delete() and end() drain the pending jobs once: a job queued after that would never end.
+    sessions, _, _ = stores
+    _reserve(sessions, "a")
+    _reserve(sessions, "b")
+    sessions.delete("a")
+    sessions.end("b", SessionStatus.LOST, job_error="lost")
+    assert not sessions.push_job("a", "j1") and not sessions.push_job("b", "j2")
+    assert sessions.pop_job("a") is None and sessions.pop_job("b") is None
 
 
 def test_sessions_of_a_dead_worker_are_lost_with_their_pending_jobs(
