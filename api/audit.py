@@ -76,7 +76,8 @@ def _cursor() -> str | None:
 @bp.get("/audit")
 @documented(tag="audit", errors=(ValidationFailed, Forbidden), params=(
     Param("tenant", "query", "only this tenant's records"),
-    Param("status", "query", "only jobs with this status", {"type": "string", "enum": JOB_STATUSES}),
+    Param("status", "query", "only jobs with this status (empty: any)",
+          {"type": "string", "enum": ["", *JOB_STATUSES]}),
     Param("since", "query", "from this time on: ISO 8601 (UTC without a zone) or ms since the epoch"),
     Param("until", "query", "up to this time: ISO 8601 (UTC without a zone) or ms since the epoch"),
     Param("limit", "query", "records per page", {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_LIMIT}),
