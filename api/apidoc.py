@@ -15,7 +15,12 @@ adds by itself, so a description lists only what its view decides:
     415 unsupported_media_type;
   - 429 overloaded with Retry-After when the endpoint has a rate-limit scope (api.limits.SCOPES).
 `errors` names the other ApiError classes the view (or what it calls) may raise; each becomes a response with
-its status, its code and the error envelope. Every field of a request or response is a marshmallow schema in
+its status, its code and the error envelope. A streaming route gives `Reply(200, ..., events={name: Schema},
+events_name="ThingEvent")`: each SSE event's name and the schema of its JSON `data:` (the document gets the
+unions ThingEvent and ThingEventMessage). A reply that creates something names where its id leads with
+`links={"GetThing": ("get_thing", "thing_id", "$response.body#/thingId")}` (operationId = the view's name),
+which schemathesis follows. Query and header parameters are `params=(Param(...),)`; public routes (no key)
+also go into api.auth.PUBLIC_PATHS. Every field of a request or response is a marshmallow schema in
 api.schemas (never a hand-written JSON schema). A route without `@documented` fails
 tests/unit/test_openapi.py, and so does a route in the document that the app does not serve.
 """

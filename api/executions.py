@@ -291,7 +291,7 @@ def _sse_response(services: Services, job_id: str, after: str) -> Response:
 @documented(tag="executions", body=_execute_body, example=_EXAMPLE, errors=_SUBMIT_ERRORS,
             ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS, events_name="JobEvent"))
 def execute_stream() -> Response:
-    """Run code and stream its events (queued, started, stdout, stderr, result) as SSE."""
+    """Run code and stream its events (queued, started, stdout, stderr, plot, display, metrics, result) as SSE."""
     services = current_services()
     job_id, _, _ = _submit(services)
     return _sse_response(services, job_id, "0-0")

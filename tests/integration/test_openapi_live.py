@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from api import docs
 from api.openapi import API_VERSION
+from tests.conftest import require
 from tests.integration.conftest import Cluster, running_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
@@ -75,3 +77,13 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(keyed
                   report=tmp_path / "tenant.xml")
     _schemathesis(keyed_cluster, ADMIN, "--include-path", "/api/v1/audit", max_time_s=15,
                   report=tmp_path / "admin.xml", phases="examples,coverage,fuzzing")  # no links to follow
+
+
+def test_the_docs_page_and_its_assets_are_served_by_the_api(keyed_cluster: Cluster) -> None:
+    require(docs.assets_installed(), "Swagger UI's files are not installed (run `make docs-page`)")
+    page = requests.get(f"{keyed_cluster.url}/docs", timeout=30)
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "init.js"):
+        asset = requests.get(f"{keyed_cluster.url}/docs/{name}", timeout=30)
+        assert asset.status_code == 200 and len(asset.content) > 100, name
+    assert "SwaggerUIBundle" in requests.get(f"{keyed_cluster.url}/docs/swagger-ui-bundle.js", timeout=30).text
