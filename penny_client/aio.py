@@ -147,14 +147,24 @@ class AsyncSession:
     def __repr__(self) -> str:
         return f"AsyncSession({self.id!r})"
 
-    async def run(self, code: str, *, timeout_ms: int | None = None,
-                  variables: Mapping[str, Any] | None = None) -> ExecutionResult:
-        return await self._client.execute(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+    async def run(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+                  packages: Sequence[str] | None = None, strict: bool | None = None,
+                  plot_formats: Sequence[str] | None = None) -> ExecutionResult:
+        return await self._client.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                          strict=strict, plot_formats=plot_formats, session_id=self.id)
 
-    async def stream(self, code: str, *, timeout_ms: int | None = None,
-                     variables: Mapping[str, Any] | None = None) -> AsyncEventStream:
+    async def stream(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+                     packages: Sequence[str] | None = None, strict: bool | None = None,
+                     plot_formats: Sequence[str] | None = None) -> AsyncEventStream:
         return await self._client.execute_stream(code, timeout_ms=timeout_ms, variables=variables,
+                                                 packages=packages, strict=strict, plot_formats=plot_formats,
                                                  session_id=self.id)
+
+    async def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+                     packages: Sequence[str] | None = None, strict: bool | None = None,
+                     plot_formats: Sequence[str] | None = None) -> AsyncJob:
+        return await self._client.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                         strict=strict, plot_formats=plot_formats, session_id=self.id)
 
     async def info(self) -> SessionInfo:
         return await self._client.session_info(self.id)
@@ -274,23 +284,33 @@ class AsyncSandboxClient:
 
     async def execute(self, code: str, *, timeout_ms: int | None = None,
                       variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,
-                      session_id: str | None = None, retry: bool = False) -> ExecutionResult:
-        return ExecutionResult.from_api(await self._json(calls.execute(
-            code, timeout_ms=timeout_ms, variables=variables, packages=packages, session_id=session_id,
-            retry=retry)))
+                      session_id: str | None = None, strict: bool | None = None,
+                      plot_formats: Sequence[str] | None = None, retry: bool = False) -> ExecutionResult:
+        response = await self.send(calls.execute(code, timeout_ms=timeout_ms, variables=variables,
+                                                 packages=packages, session_id=session_id, strict=strict,
+                                                 plot_formats=plot_formats, retry=retry))
+        data = response.json()
+        if response.status_code == 202:  # queued past the service's wait: follow the job to its end
+            return await AsyncJob(self, str(data["jobId"])).wait()
+        return ExecutionResult.from_api(data)
 
     async def execute_stream(self, code: str, *, timeout_ms: int | None = None,
                              variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,
-                             session_id: str | None = None, retry: bool = False) -> AsyncEventStream:
+                             session_id: str | None = None, strict: bool | None = None,
+                             plot_formats: Sequence[str] | None = None, retry: bool = False) -> AsyncEventStream:
+        """Run code: `async with await client.execute_stream(code) as events: async for event in events: ...`."""
         return await self._stream(calls.execute_stream(code, timeout_ms=timeout_ms, variables=variables,
-                                                       packages=packages, session_id=session_id, retry=retry),
+                                                       packages=packages, session_id=session_id, strict=strict,
+                                                       plot_formats=plot_formats, retry=retry),
                                   StreamCursor())
 
     async def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                      packages: Sequence[str] | None = None, session_id: str | None = None,
+                     strict: bool | None = None, plot_formats: Sequence[str] | None = None,
                      retry: bool = False) -> AsyncJob:
         data = await self._json(calls.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                             session_id=session_id, retry=retry))
+                                             session_id=session_id, strict=strict, plot_formats=plot_formats,
+                                             retry=retry))
         return AsyncJob(self, str(data["jobId"]))
 
     def job(self, job_id: str) -> AsyncJob:
