@@ -46,6 +46,7 @@ from penny_client.models import (
     JobStatus,
     PackageInfo,
     Plot,
+    ServerVersion,
     SessionInfo,
     SessionStatus,
     ValidationReport,
@@ -66,4 +67,4 @@ __all__ = [
     "StartedEvent", "StderrEvent", "StdoutEvent", "Unauthorized", "Unavailable", "UnknownEvent", "Unsupported",
     "UnsupportedMediaType", "ValidationError", "ValidationReport", "Value", "Variable",
 ]
-__all__ += ["DisplayEvent", "Issue", "__version__"]  # rich output and findings (API v1 parity)
+__all__ += ["DisplayEvent", "Issue", "ServerVersion", "__version__"]  # API v1 parity

@@ -30,6 +30,7 @@ from penny_client.models import (
     InstallReport,
     JobInfo,
     PackageInfo,
+    ServerVersion,
     SessionInfo,
     ValidationReport,
     Variable,
@@ -370,3 +371,6 @@ class AsyncSandboxClient:
 
     async def health(self) -> Health:
         return decode_health(await self.send(calls.health()))
+
+    async def version(self) -> ServerVersion:
+        return ServerVersion.from_api(await self._json(calls.version()))

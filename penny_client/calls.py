@@ -176,3 +176,8 @@ def audit(*, tenant: str | None = None, status: str | None = None, since: str | 
 def health() -> Call:
     """GET /health; its 503 (unhealthy) carries the health body, not an error envelope."""
     return Call("GET", "/health", accept=frozenset({503}))
+
+
+def version() -> Call:
+    """GET /api/v1/version: the service's package and API versions."""
+    return Call("GET", f"{API}/version")

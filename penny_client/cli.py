@@ -509,8 +509,9 @@ def _health(client: SandboxClient, args: argparse.Namespace, console: Console) -
     if console.as_json:
         console.document(health.to_api())
     else:
+        version = f", version {health.version} (API {health.api_version})" if health.version else ""
         console.write(console.stdout, f"{health.status}  uptime {health.uptime_s} s, {len(health.workers)} "
-                                      f"worker(s), queue {health.queue_depth}\n")
+                                      f"worker(s), queue {health.queue_depth}{version}\n")
     return EXIT_OK if health.ok else EXIT_REJECTED
 
 

@@ -19,6 +19,7 @@ from penny_client.models import (
     InstallReport,
     JobInfo,
     PackageInfo,
+    ServerVersion,
     SessionInfo,
     ValidationReport,
     Variable,
@@ -251,3 +252,7 @@ class SandboxClient:
     def health(self) -> Health:
         """The service's health (also when it is unhealthy and answers 503)."""
         return decode_health(self.send(calls.health()))
+
+    def version(self) -> ServerVersion:
+        """The service's package version and API version."""
+        return ServerVersion.from_api(self._json(calls.version()))

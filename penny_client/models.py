@@ -324,6 +324,8 @@ class Health:
     uptime_s: int | None = None
     workers: tuple[Mapping[str, Any], ...] = ()
     queue_depth: int | None = None
+    version: str | None = None
+    api_version: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -331,7 +333,9 @@ class Health:
         queue = data.get("queue") or {}
         return cls(status=str(data.get("status", "unknown")), uptime_s=int_or_none(data.get("uptime")),
                    workers=tuple(w for w in data.get("workers") or () if isinstance(w, dict)),
-                   queue_depth=int_or_none(queue.get("depth")), raw=dict(data))
+                   queue_depth=int_or_none(queue.get("depth")),
+                   version=None if data.get("version") is None else str(data["version"]),
+                   api_version=None if data.get("apiVersion") is None else str(data["apiVersion"]), raw=dict(data))
 
     @property
     def ok(self) -> bool:
@@ -340,6 +344,18 @@ class Health:
 
     def to_api(self) -> dict[str, Any]:
         return dict(self.raw)
+
+
+@dataclass(frozen=True)
+class ServerVersion:
+    """GET /api/v1/version: the service's package version (PEP 440) and the version of its API contract."""
+
+    version: str
+    api_version: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ServerVersion:
+        return cls(version=str(data["version"]), api_version=str(data["apiVersion"]))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from importlib import metadata
 
 import httpx
 import pytest
@@ -305,3 +306,10 @@ def test_the_asyncio_client_streams_displays_and_runs_with_the_new_options(clust
     kinds, formats, status, displays = asyncio.run(scenario())
     assert kinds == ["queued", "started", "stdout", "display", "display", "result"]
     assert (formats, status, displays) == (["svg"], JobStatus.SUCCESS, [])
+
+
+def test_the_service_says_its_version_and_the_health_carries_it(client: SandboxClient) -> None:
+    version = client.version()
+    assert version.version == metadata.version("penny-sandbox") and version.api_version
+    health = client.health()
+    assert (health.version, health.api_version) == (version.version, version.api_version)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from dataclasses import fields
 from typing import Any
 
 import httpx
@@ -17,6 +19,8 @@ from penny_client import (
     Issue,
     PolicyViolation,
     ResultEvent,
+    ServerVersion,
+    UnknownEvent,
     Value,
     __version__,
 )
@@ -174,3 +178,36 @@ def test_the_user_agent_names_the_installed_version() -> None:
     client.sessions()
     assert recorder.requests[0].headers["User-Agent"] == f"penny-client/{__version__}"
     assert __version__[0].isdigit()
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def test_the_sdk_reads_every_field_of_the_apis_execution_result_and_every_stream_event() -> None:
+    from api.executions import JOB_EVENTS
+    from api.schemas import DisplaySchema, ExecutionResultSchema, ValueSchema
+
+    # A field the API adds shows up here before a user misses it.
+    assert {_snake(name) for name in ExecutionResultSchema().fields} <= {f.name for f in fields(ExecutionResult)}
+    assert set(ValueSchema().fields) | set(DisplaySchema().fields) <= {f.name for f in fields(Value)}
+    unknown = [name for name in JOB_EVENTS if isinstance(event_from_sse("1-0", name, SAMPLES[name]), UnknownEvent)]
+    assert unknown == []
+
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "queued": {"jobId": "j1", "status": "queued"}, "started": {"jobId": "j1", "worker": "w"},
+    "stdout": {"text": ""}, "stderr": {"text": ""}, "plot": {"format": "png", "data": ""},
+    "display": {"type": "T", "repr": "r"}, "metrics": {}, "result": result_api()}
+
+
+def test_the_service_version_and_the_healths_version_are_read() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/version":
+            return httpx.Response(200, json={"version": "0.1.0", "apiVersion": "1.1.0"})
+        return httpx.Response(200, json={"status": "healthy", "uptime": 1, "version": "0.1.0", "apiVersion": "1.1.0"})
+
+    client, _, _ = make_client(handler)
+    assert client.version() == ServerVersion(version="0.1.0", api_version="1.1.0")
+    health = client.health()
+    assert (health.version, health.api_version) == ("0.1.0", "1.1.0")
