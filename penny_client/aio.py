@@ -47,12 +47,14 @@ class AsyncEventStream(CursorView, AsyncIterator[Event]):
 
     def __init__(self, response: httpx.Response, *, cursor: StreamCursor,
                  reopen: Callable[[calls.Call], Awaitable[httpx.Response]], policy: RetryPolicy,
-                 sleep: Callable[[float], Awaitable[None]]) -> None:
+                 sleep: Callable[[float], Awaitable[None]],
+                 final_result: Callable[[str], Awaitable[ExecutionResult | None]] | None = None) -> None:
         self._response: httpx.Response | None = response
         self._cursor = cursor
         self._reopen = reopen
         self._policy = policy
         self._sleep = sleep
+        self._final_result = final_result
         self._events = self._run()
 
     def __aiter__(self) -> AsyncEventStream:
@@ -81,12 +83,20 @@ class AsyncEventStream(CursorView, AsyncIterator[Event]):
                         tb: TracebackType | None) -> None:
         await self.aclose()
 
+    async def _job_ended(self) -> bool:
+        """As EventStream._job_ended: after an empty stream, the job's result from GET /jobs/{id} if it ended."""
+        if self._final_result is None or self._cursor.job_id is None:
+            return False
+        self._cursor.result = await self._final_result(self._cursor.job_id)
+        return self._cursor.result is not None
+
     async def _run(self) -> AsyncGenerator[Event, None]:
         drops = 0
         while True:
             response = self._response
             assert response is not None
             parser = SSEParser()
+            delivered = False
             try:
                 async for chunk in response.aiter_bytes():
                     for sse in parser.feed(chunk):
@@ -94,9 +104,12 @@ class AsyncEventStream(CursorView, AsyncIterator[Event]):
                         if event is None:
                             continue
                         drops = 0
+                        delivered = True
                         yield event
                         if self._cursor.done:
                             return
+                if not delivered and await self._job_ended():
+                    return
                 cause: Exception = ConnectionFailed("the stream ended before the result")
             except DROPPED as exc:
                 cause = exc
@@ -280,8 +293,11 @@ class AsyncSandboxClient:
         async def reopen(resume: calls.Call) -> httpx.Response:
             return await self.send(resume, stream=True)
 
+        async def final_result(job_id: str) -> ExecutionResult | None:
+            return (await self.job_info(job_id)).result
+
         return AsyncEventStream(await self.send(call, stream=True), cursor=cursor, reopen=reopen,
-                                policy=self._reconnect_policy, sleep=self._sleep)
+                                policy=self._reconnect_policy, sleep=self._sleep, final_result=final_result)
 
     async def execute(self, code: str, *, timeout_ms: int | None = None,
                       variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,

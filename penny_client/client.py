@@ -140,7 +140,8 @@ class SandboxClient:
     def _stream(self, call: calls.Call, cursor: StreamCursor) -> EventStream:
         return EventStream(self.send(call, stream=True), cursor=cursor,
                            reopen=lambda resume: self.send(resume, stream=True),
-                           policy=self._reconnect_policy, sleep=self._sleep)
+                           policy=self._reconnect_policy, sleep=self._sleep,
+                           final_result=lambda job_id: self.job_info(job_id).result)
 
     # -- executions and jobs
 

@@ -190,6 +190,8 @@ def test_jobs_show_events_and_cancel(cluster: Cluster) -> None:
     assert lines[2].endswith('stdout  "hello\\n"') and lines[3].endswith("result  success")
     after = json.loads(penny(cluster, "jobs", "events", finished.id, "--after", lines[2].split()[0], "--json").stdout)
     assert [event["event"] for event in after["events"] if event["event"] != "metrics"] == ["result"]
+    past_the_end = penny(cluster, "jobs", "events", finished.id, "--after", lines[3].split()[0])
+    assert (past_the_end.returncode, past_the_end.stdout, past_the_end.stderr) == (0, "", "")
     cancelled = penny(cluster, "jobs", "cancel", sleeping.id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout.split() in ([sleeping.id, "cancelled"], [sleeping.id, "running"])

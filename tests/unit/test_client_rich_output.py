@@ -211,3 +211,47 @@ def test_the_service_version_and_the_healths_version_are_read() -> None:
     assert client.version() == ServerVersion(version="0.1.0", api_version="1.1.0")
     health = client.health()
     assert (health.version, health.api_version) == ("0.1.0", "1.1.0")
+
+
+def _empty_then(job_answers: list[dict[str, Any]], streams: list[list[bytes]]) -> Any:
+    """A handler: each GET .../events serves the next of `streams` (ended cleanly); GET /jobs/{id} the next answer."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                  stream=BreakingStream(streams.pop(0), None))
+        return httpx.Response(200, json=job_answers.pop(0))
+
+    return handler
+
+
+def test_resuming_after_the_result_ends_at_once_with_the_jobs_result() -> None:
+    ended = {"jobId": "j1", "status": "success", "worker": "w", "result": result_api("j1", stdout="done\n")}
+    client, recorder, sleeps = make_client(_empty_then([ended], [[]]))
+    with client.job_events("j1", last_event_id="9-0") as stream:
+        assert list(stream) == []
+    assert stream.result is not None and stream.result.stdout == "done\n" and sleeps == []
+    assert [(r.method, r.url.path) for r in recorder.requests] == [
+        ("GET", "/api/v1/jobs/j1/events"), ("GET", "/api/v1/jobs/j1")]
+
+
+def test_a_stream_ended_empty_while_the_job_runs_is_resumed_where_it_was() -> None:
+    running = {"jobId": "j1", "status": "running", "worker": "w"}
+    streams = [[], [sse_event("10-0", "stdout", {"text": "late\n"}), sse_event("11-0", "result", result_api())]]
+    client, recorder, _ = make_client(_empty_then([running], streams))
+    texts = [e.raw for e in client.job_events("j1", last_event_id="9-0") if e.type == "stdout"]
+    assert texts == [{"text": "late\n"}]
+    assert [r.headers.get("Last-Event-ID") for r in recorder.requests if r.url.path.endswith("/events")] == [
+        "9-0", "9-0"]
+
+
+def test_the_asyncio_stream_resumed_after_the_result_ends_with_the_jobs_result() -> None:
+    ended = {"jobId": "j1", "status": "error", "worker": "w", "result": result_api("j1", status="error")}
+    answers = [httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b""),
+               httpx.Response(200, json=ended)]
+
+    async def scenario() -> ExecutionResult:
+        transport = httpx.MockTransport(lambda request: answers.pop(0))
+        async with AsyncSandboxClient("http://penny.test", transport=transport) as client:
+            return await (await client.job("j1").events(last_event_id="9-0")).until_result()
+
+    assert asyncio.run(scenario()).status.value == "error" and answers == []
