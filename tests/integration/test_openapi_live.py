@@ -65,7 +65,7 @@ def _schemathesis(cluster: Cluster, key: str, *filters: str, max_time_s: int, re
                "--suppress-health-check", "all", "--report", "junit", "--report-junit-path", str(report),
                *filters]
     ran = subprocess.run(command, capture_output=True, text=True, timeout=max_time_s + 120, check=False,
-                         env={**os.environ, "NO_COLOR": "1"})
+                         env={**os.environ, "NO_COLOR": "1"}, cwd=report.parent)  # its cache: not in the tree
     output = (ran.stdout + ran.stderr).replace(key, "<key>")
     assert ran.returncode == 0, f"schemathesis (seed {seed}, SCHEMATHESIS_SEED to replay) found:\n{output[-15000:]}"
 
