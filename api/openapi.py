@@ -68,6 +68,12 @@ _ERROR_MEANING: dict[type[ApiError], str] = {
 }
 
 
+# Answered by the HTTP server (gunicorn's limit_request_line) before the app sees the request: not the envelope.
+URI_TOO_LONG = {"description": "the request line (path and query) is longer than the HTTP server accepts (4094 "
+                               "bytes); answered by the server itself, as HTML",
+                "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
 def package_version() -> str:
     """The installed penny-sandbox's version ("0+unknown" when run from a tree that is not installed)."""
     try:
@@ -211,6 +217,8 @@ def _operation(rule: Rule, operation: Operation, endpoint: str, settings: Settin
         described["requestBody"] = {"required": operation.body_required, "content": {"application/json": media}}
     responses = {str(reply.status): _reply(reply, spec) for reply in operation.replies}
     responses.update(_error_responses(_error_classes(operation, endpoint)))
+    if parameters:
+        responses["414"] = URI_TOO_LONG
     described["responses"] = responses
     if operation.public:
         described["security"] = []

@@ -75,7 +75,7 @@ def test_every_refusal_is_the_error_envelope_and_authenticated_routes_name_401(d
         public = op.get("security") == []
         assert ("401" not in op["responses"]) is public, (path, method)
         for status, response in op["responses"].items():
-            if int(status) >= 400:
+            if int(status) >= 400 and status != "414":  # 414: gunicorn's own answer (openapi.URI_TOO_LONG)
                 media = response["content"]["application/json"]
                 assert media["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}, (path, method, status)
                 assert media["examples"], (path, method, status)
