@@ -45,7 +45,7 @@ test: venv image lint ts-client
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
-unit: venv
+unit: venv ts-client
 	$(PY) -m pytest tests/unit -q
 
 integration: venv image ts-client
