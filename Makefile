@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system lint typecheck clean ts-client
+.PHONY: run test unit integration bench image system lint typecheck clean docs-page openapi ts-client
 
 # The TypeScript client (clients/typescript): `npm ci` when its lock file changed, tsc when a source did.
 TS := clients/typescript
@@ -19,9 +19,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The /docs page's Swagger UI files (docs/api-page/, from its committed lock file; no install scripts).
+DOCS_PAGE := docs/api-page/node_modules/.installed
+$(DOCS_PAGE): docs/api-page/package-lock.json
+	cd docs/api-page && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+docs-page: $(DOCS_PAGE)
+
+# The OpenAPI document the API serves, without a server: make openapi OUT=openapi.json
+OUT ?= openapi.json
+openapi: venv
+	$(PY) -m api.openapi --out $(OUT)
+
 $(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json $(TS)/package.json
 	@command -v npm >/dev/null || bash deploy/scripts/ensure_system.sh
-	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(TS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(TS)/build/.built: $(TS)/node_modules/.package-lock.json $(TS_INPUTS)
@@ -38,17 +51,17 @@ image: venv system
 
 WORKERS ?= 1
 
-run: venv image
+run: venv image docs-page
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image lint ts-client
+test: venv image docs-page lint ts-client
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
 unit: venv ts-client
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image ts-client
+integration: venv image docs-page ts-client
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
