@@ -25,6 +25,7 @@ import type {
   ValidateRequest,
   ValidationReport,
   Variable,
+  Version,
 } from "./types.js";
 
 const API = "/api/v1";
@@ -221,6 +222,11 @@ export class SandboxClient {
       throw new ConnectionFailed(`GET /health answered ${response.status} without a health document`);
     }
     return data as Health;
+  }
+
+  /** The service's version and the version of the API contract it serves. */
+  version(options: CallOptions = {}): Promise<Version> {
+    return this.transport.json<Version>({ method: "GET", path: `${API}/version` }, options.signal);
   }
 
   private eventStream(call: Call, cursor: StreamCursor, signal: AbortSignal | undefined): EventStream {

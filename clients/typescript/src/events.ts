@@ -7,7 +7,16 @@
 
 import { PennyClientError } from "./errors.js";
 import type { ServerSentEvent } from "./sse.js";
-import type { Display, ExecutionResult, JobStatus, Plot } from "./types.js";
+import type {
+  Display,
+  EventName,
+  ExecutionResult,
+  OutputData,
+  Plot,
+  QueuedData,
+  ResourceSample,
+  StartedData,
+} from "./types.js";
 
 interface EventOf<T extends string, D> {
   /** The stream id (`<ms>-<seq>`), usable as Last-Event-ID. */
@@ -17,22 +26,19 @@ interface EventOf<T extends string, D> {
 }
 
 /** The job was accepted and waits for a worker. */
-export type QueuedEvent = EventOf<"queued", { jobId: string; status: JobStatus }>;
+export type QueuedEvent = EventOf<"queued", QueuedData>;
 /** A worker started the job. */
-export type StartedEvent = EventOf<"started", { jobId: string; worker?: string | null }>;
+export type StartedEvent = EventOf<"started", StartedData>;
 /** Text the code wrote to stdout (as it was flushed). */
-export type StdoutEvent = EventOf<"stdout", { text: string }>;
+export type StdoutEvent = EventOf<"stdout", OutputData>;
 /** Text the code wrote to stderr. */
-export type StderrEvent = EventOf<"stderr", { text: string }>;
+export type StderrEvent = EventOf<"stderr", OutputData>;
 /** A figure the code produced. */
 export type PlotEvent = EventOf<"plot", Plot>;
 /** A rich `display()` output. */
 export type DisplayEvent = EventOf<"display", Display>;
 /** A live resource sample while the code runs: ms since start, percent of one core, bytes. */
-export type MetricsEvent = EventOf<
-  "metrics",
-  { elapsedMs: number; cpuPercent: number | null; memoryBytes: number | null; diskBytes: number | null }
->;
+export type MetricsEvent = EventOf<"metrics", ResourceSample>;
 /** The job ended; the last event of its stream. */
 export type ResultEvent = EventOf<"result", ExecutionResult>;
 /** An event this client version does not know (kept, not dropped); `event` is its SSE name. */
@@ -57,6 +63,10 @@ export type SandboxEvent =
 
 /** The SSE event names this client knows. */
 export const EVENT_TYPES = ["queued", "started", "stdout", "stderr", "plot", "display", "metrics", "result"] as const;
+// Compiles only while EVENT_TYPES and the spec's event names are the same set.
+type SameSet<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _eventTypesMatchTheSpec: SameSet<(typeof EVENT_TYPES)[number], EventName> = true;
+void _eventTypesMatchTheSpec;
 const KNOWN: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /** The typed event of one SSE event. */

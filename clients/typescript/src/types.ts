@@ -1,67 +1,62 @@
 /**
  * The request and answer shapes of the PENNY Sandbox API v1 (JSON, camelCase keys, times in milliseconds).
  *
- * These are the public names of the client. They follow the service's OpenAPI spec; `schema.ts` holds the
- * types generated from it and `spec-check.ts` fails the build when the two stop agreeing.
+ * They are the types generated from the service's OpenAPI document (`schema.ts`, by openapi-typescript), under
+ * the client's names. Where the document only says "an object" (the plots, variables and findings inside an
+ * ExecutionResult, a session's variables), the type here is the precise one, and `Conforms` checks at compile
+ * time that it still fits what the document says: a field added, removed or changed in the spec breaks the
+ * build until this file follows.
  */
 
-/** How a finished job ended. */
-export type FinalStatus =
-  | "success"
-  | "error"
-  | "timeout"
-  | "memory_exceeded"
-  | "output_limit"
-  | "policy_violation"
-  | "cancelled"
-  | "worker_lost";
+import type { components, operations } from "./schema.js";
+
+type Schemas = components["schemas"];
+
+/** True when A has exactly B's keys and every A is a B (A may be narrower inside); else false. */
+type Conforms<A, B> = [keyof A] extends [keyof B]
+  ? [keyof B] extends [keyof A]
+    ? [A] extends [B]
+      ? true
+      : false
+    : false
+  : false;
+/** Compiles only when T is true. */
+type Check<T extends true> = T;
 
 /** Where a job is: waiting, running, or how it ended. */
-export type JobStatus = "queued" | "running" | FinalStatus;
+export type JobStatus = Schemas["Job"]["status"];
 
-/** The body of `execute`, `executeStream`, `stream` and `submit`. */
-export interface ExecuteRequest {
-  /** Python source to run. */
-  code: string;
-  /** Run-time limit in milliseconds (at most the service's MAX_EXECUTION_TIME; default its own). */
-  timeout?: number;
-  /** JSON values set as variables before the code runs (names are Python identifiers). */
-  variables?: Record<string, unknown>;
-  /** Run in this session (its state persists between runs). */
-  sessionId?: string | null;
-  /** Allowlisted packages to install first (`name` or `name==version`). */
-  packages?: string[] | null;
-  /** Formats matplotlib figures are captured in (default `["png"]`). */
-  plotFormats?: Array<"png" | "svg">;
-  /** Refuse the code (422) when the static policy check finds anything. */
-  strict?: boolean;
-}
+/** How a finished job ended. */
+export type FinalStatus = Schemas["ExecutionResult"]["status"];
+
+/**
+ * The body of `execute`, `executeStream`, `stream` and `submit`: `code` (Python source), `timeout` (ms, at most
+ * the service's MAX_EXECUTION_TIME), `variables` (JSON values set first), `sessionId`, `packages` (allowlisted,
+ * installed first), `plotFormats` (default `["png"]`), `strict` (refuse with 422 when the policy check finds
+ * anything).
+ */
+export type ExecuteRequest = Schemas["ExecuteRequest"];
 
 /** The value of a trailing expression, as a notebook shows it. */
-export interface Value {
-  type: string;
-  repr: string;
-  [key: string]: unknown;
-}
+export type Value = Schemas["Value"];
 
 /** The exception the user's code raised (or why the run ended); the traceback is the user's frames. */
-export interface ErrorInfo {
-  type: string;
-  message: string;
-  traceback: string[];
-}
+export type ErrorInfo = Schemas["ExecutionError"];
 
 /** A figure: png and svg are base64 in `data`, plotly is its JSON figure; sizes in pixels. */
-export interface Plot {
-  format: "png" | "svg" | "plotly" | string;
-  data: unknown;
-  width?: number | null;
-  height?: number | null;
-  [key: string]: unknown;
-}
+export type Plot = Schemas["Plot"];
 
-/** A rich `display()` output: one or more representations by kind (png, svg, html, ...). */
-export type Display = Record<string, unknown>;
+/** A rich `display()` output: its type, repr, and html or json when it has them. */
+export type Display = Schemas["Display"];
+
+/** What a run cost: milliseconds and bytes. */
+export type ExecutionMetrics = Schemas["Metrics"];
+
+/** A static-analysis finding: 1-based line, 0-based column. */
+export type Finding = Schemas["Finding"];
+
+/** Packages installed for a run or a session: each installed one with its version, each refused one with why. */
+export type InstallReport = Schemas["InstallReport"];
 
 /** A summary of one variable of the user's namespace (never the value itself); size in bytes. */
 export interface Variable {
@@ -75,90 +70,37 @@ export interface Variable {
   [key: string]: unknown;
 }
 
-/** What a run cost: milliseconds and bytes. */
-export interface ExecutionMetrics {
-  queuedMs: number;
-  durationMs: number;
-  cpuMs: number;
-  peakMemoryBytes: number;
-  diskBytes: number;
-}
-
-/** A static-analysis finding: 1-based line, 0-based column. */
-export interface Finding {
-  line: number;
-  col: number;
-  rule: string;
-  message: string;
-}
-
-/** Packages installed for a run: each installed one with its version, each refused one with why. */
-export interface InstallReport {
-  installed: Array<{ name: string; version: string }>;
-  failed: Array<{ name: string; reason: string }>;
-}
-
 /** The outcome of a finished job (also when the user's code failed: `status` says how it ended). */
-export interface ExecutionResult {
-  jobId: string;
-  sessionId: string | null;
-  status: FinalStatus;
-  stdout: string;
-  stderr: string;
-  /** The output went past the service's limit and was cut. */
-  truncated: boolean;
-  result: Value | null;
-  error: ErrorInfo | null;
+export interface ExecutionResult
+  extends Omit<Schemas["ExecutionResult"], "plots" | "displays" | "variables" | "packages" | "findings"> {
   plots: Plot[];
   displays: Display[];
-  notes: string[];
   variables: Record<string, Variable>;
-  metrics: ExecutionMetrics;
-  worker: string | null;
-  /** In a session: whether its state survived the run (`lost` after an OOM kill, a timeout, ...). */
-  sessionState: "kept" | "lost" | null;
   packages: InstallReport | null;
   findings: Finding[];
 }
+type _ExecutionResultConforms = Check<Conforms<ExecutionResult, Schemas["ExecutionResult"]>>;
 
 /** `submit`'s answer: the job was queued. */
-export interface JobAccepted {
-  jobId: string;
-  status: JobStatus;
-}
+export type JobAccepted = Schemas["JobAccepted"];
 
 /** Where a job is, and its result once it ended. */
-export interface JobInfo {
-  jobId: string;
-  status: JobStatus;
-  worker?: string | null;
+export interface JobInfo extends Omit<Schemas["Job"], "result"> {
   result?: ExecutionResult | null;
 }
+type _JobInfoConforms = Check<Conforms<JobInfo, Schemas["Job"]>>;
 
-/** The answer to a cancel: `cancelled`, or the status when the job had already ended as cancelled. */
-export interface CancelResult {
-  jobId: string;
-  status: JobStatus;
-  cancelRequested?: boolean;
-}
+/** The answer to a cancel: `cancelled`, or the status while the kill is on its way. */
+export type CancelResult = Schemas["JobCancelled"];
 
 /** The body of `sessions.create` (all optional). */
-export interface SessionCreateRequest {
-  packages?: string[] | null;
-  variables?: Record<string, unknown>;
-}
+export type SessionCreateRequest = Schemas["SessionCreate"];
 
 /** Where a session is. */
-export type SessionStatus = "starting" | "ready" | "busy" | "lost" | "expired";
+export type SessionStatus = Schemas["Session"]["status"];
 
 /** `sessions.create`'s answer. */
-export interface SessionCreated {
-  sessionId: string;
-  status: SessionStatus;
-  createdAt: string;
-  expiresAt: string;
-  worker: string;
-}
+export type SessionCreated = Schemas["SessionCreated"];
 
 /** Current resource use of a session's sandbox: bytes and percent of one core (null before a sample). */
 export interface SessionResources {
@@ -169,69 +111,50 @@ export interface SessionResources {
 }
 
 /** A session: status, ISO 8601 times, executions so far, its variables and resource use. */
-export interface SessionInfo {
-  sessionId: string;
-  status: SessionStatus;
-  createdAt: string;
-  lastUsedAt: string;
-  expiresAt: string;
-  executionCount: number;
+export interface SessionInfo extends Omit<Schemas["Session"], "variables" | "resources"> {
   variables: Record<string, Variable>;
-  packages: string[];
   resources: SessionResources;
-  worker: string;
 }
+type _SessionInfoConforms = Check<Conforms<SessionInfo, Schemas["Session"]>>;
 
 /** `sessions.setVariables`' answer: the session's variables afterwards. */
 export interface SetVariablesResult {
   variables: Record<string, Variable>;
 }
+type _SetVariablesConforms = Check<Conforms<SetVariablesResult, Schemas["Variables"]>>;
 
-/** The body of `validate`. */
-export interface ValidateRequest {
-  code: string;
-  /** Count warnings as errors. */
-  strict?: boolean;
-  includeWarnings?: boolean;
-}
+/** The body of `validate`: `strict` counts warnings as errors. */
+export type ValidateRequest = Schemas["Validate"];
 
 /** Whether the policy check lets the code run, and what it found. */
-export interface ValidationReport {
-  valid: boolean;
-  errors: Finding[];
-  warnings: Finding[];
-}
+export type ValidationReport = Schemas["Analysis"];
 
-/** Filters of `packages`. */
-export interface PackagesQuery {
-  /** Part of a package's name or description. */
-  search?: string;
-  category?: string;
-}
+/** Filters of `packages`: `search` (part of a name or description), `category`. */
+export type PackagesQuery = NonNullable<operations["list_packages"]["parameters"]["query"]>;
 
 /** One package of the allowlist, with its preinstalled version if any. */
-export interface PackageInfo {
-  name: string;
-  category: string;
-  description: string;
-  allowedVersions?: string;
-  version?: string | null;
-  preinstalled?: boolean;
-  [key: string]: unknown;
-}
+export type PackageInfo = Schemas["Package"];
 
-/** The body of `installPackages`. */
-export interface InstallRequest {
-  sessionId: string;
-  packages: string[];
-  /** Install again packages installed earlier in the session. */
-  force?: boolean;
-}
+/** The body of `installPackages`: `force` installs again packages installed earlier in the session. */
+export type InstallRequest = Schemas["PackageInstall"];
 
-/** The service's health: `unhealthy` comes with HTTP 503 and is still returned, not thrown. */
+/** The service's version and the version of the API contract. */
+export type Version = Schemas["Version"];
+
+/** The payloads of the stream's events, by event name. */
+export type QueuedData = Schemas["QueuedEvent"];
+export type StartedData = Schemas["StartedEvent"];
+export type OutputData = Schemas["OutputEvent"];
+export type ResourceSample = Schemas["ResourceSample"];
+/** The SSE event names of a job's stream, as the spec lists them. */
+export type EventName = Schemas["JobEvent"]["event"];
+
+/**
+ * The service's health (`GET /health`, an operation outside the API contract): `unhealthy` comes with HTTP 503
+ * and is still returned, not thrown. Uptime in seconds.
+ */
 export interface Health {
   status: "healthy" | "degraded" | "unhealthy";
-  /** Seconds since the API started. */
   uptime: number;
   reason?: string;
   sessions: { active: number; total: number };

@@ -276,6 +276,9 @@ describe("checks, packages and health", () => {
     const health = await client.health();
     assert.ok(["healthy", "degraded"].includes(health.status));
     assert.ok(health.workers.length >= 1);
+    const version = await client.version();
+    assert.match(version.apiVersion, /^1\./);
+    assert.ok(version.version.length > 0);
   });
 });
 
