@@ -6,7 +6,7 @@ import { Job, type JobEventsOptions } from "./job.js";
 import { RetryPolicy, type RetryOptions } from "./retry.js";
 import { Session } from "./session.js";
 import { EventStream, jobEventsCall, StreamCursor } from "./stream.js";
-import { type Call, type CallOptions, type FetchLike, throwIfAborted, Transport } from "./transport.js";
+import { type ApiKey, type Call, type CallOptions, type FetchLike, throwIfAborted, Transport } from "./transport.js";
 import type {
   CancelResult,
   ExecuteRequest,
@@ -39,8 +39,11 @@ export const DEFAULT_RECONNECTS = 5;
 export interface SandboxClientOptions {
   /** The service's URL (default http://localhost:3003); `""` in a browser page served from the same origin. */
   baseUrl?: string;
-  /** Sent as `Authorization: Bearer <apiKey>`; needed when the service has API keys configured. */
-  apiKey?: string | null;
+  /**
+   * Sent as `Authorization: Bearer <apiKey>`; needed when the service has API keys configured. A function is
+   * asked for the current key before every request (a key the user can change in a page).
+   */
+  apiKey?: ApiKey;
   /** The fetch to use (default the global one). */
   fetch?: FetchLike;
   /** Retries of idempotent calls on 429, 503 and no answer: a count, or the backoff in detail (default 3). */

@@ -12,7 +12,7 @@ export { Session, type SessionRun } from "./session.js";
 export { EventStream, StreamCursor } from "./stream.js";
 export { SSEParser, type ServerSentEvent } from "./sse.js";
 export { RetryPolicy, type RetryOptions } from "./retry.js";
-export type { CallOptions, FetchLike } from "./transport.js";
+export type { ApiKey, CallOptions, FetchLike } from "./transport.js";
 export {
   EVENT_TYPES,
   type SandboxEvent,

@@ -80,10 +80,13 @@ export function childController(parent: AbortSignal | undefined): { controller: 
   return { controller, dispose: () => parent.removeEventListener("abort", onAbort) };
 }
 
+/** An API key, or a function that gives the current one (read before every request). */
+export type ApiKey = string | null | undefined | (() => string | null | undefined);
+
 /** How the transport reaches the service. */
 export interface TransportOptions {
   baseUrl: string;
-  apiKey?: string | null;
+  apiKey?: ApiKey;
   fetch: FetchLike;
   retries: RetryPolicy;
   headers?: Record<string, string>;
@@ -94,15 +97,19 @@ export class Transport {
   readonly retries: RetryPolicy;
   private readonly fetchFn: FetchLike;
   private readonly headers: Record<string, string>;
+  private readonly apiKey: ApiKey;
 
   constructor(options: TransportOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.retries = options.retries;
     this.fetchFn = options.fetch;
     this.headers = { ...(options.headers ?? {}) };
-    if (options.apiKey) {
-      this.headers.Authorization = `Bearer ${options.apiKey}`;
-    }
+    this.apiKey = options.apiKey;
+  }
+
+  private authorization(): Record<string, string> {
+    const key = typeof this.apiKey === "function" ? this.apiKey() : this.apiKey;
+    return key ? { Authorization: `Bearer ${key}` } : {};
   }
 
   /** The absolute URL of a call. */
@@ -121,7 +128,25 @@ export class Transport {
    */
   async send(call: Call, signal?: AbortSignal): Promise<Response> {
     const retryable = call.retry ?? IDEMPOTENT_METHODS.has(call.method);
-    const headers: Record<string, string> = { ...this.headers, ...(call.headers ?? {}) };
+    const url = this.url(call);
+    for (let retryNumber = 1; ; retryNumber++) {
+      throwIfAborted(signal);
+      const response = await this.attempt(call, url, retryNumber, retryable, signal);
+      if (response !== null) {
+        return response;
+      }
+    }
+  }
+
+  /** One try: the response, or null after waiting for the next try; throws when there is none. */
+  private async attempt(
+    call: Call,
+    url: string,
+    retryNumber: number,
+    retryable: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Response | null> {
+    const headers: Record<string, string> = { ...this.headers, ...this.authorization(), ...(call.headers ?? {}) };
     const init: RequestInit = { method: call.method, headers };
     if (call.body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -130,38 +155,35 @@ export class Transport {
     if (signal !== undefined) {
       init.signal = signal;
     }
-    const url = this.url(call);
-    for (let retryNumber = 1; ; retryNumber++) {
+    let response: Response;
+    try {
+      response = await this.fetchFn(url, init);
+    } catch (error) {
       throwIfAborted(signal);
-      let response: Response;
-      try {
-        response = await this.fetchFn(url, init);
-      } catch (error) {
-        throwIfAborted(signal);
-        const delayMs = retryDelayMs(this.retries, retryable, retryNumber, null, null);
-        if (delayMs === null) {
-          throw new ConnectionFailed(`${call.method} ${url}: ${describe(error)}`, { cause: error });
-        }
-        await sleep(delayMs, signal);
-        continue;
-      }
-      if (response.status < 400 || (call.accept ?? []).includes(response.status)) {
-        return response;
-      }
-      let body: string;
-      try {
-        body = await response.text();
-      } catch (error) {
-        throwIfAborted(signal);
-        body = "";
-      }
-      const error = errorFromResponse(response.status, body, response.headers.get("Retry-After"));
-      const delayMs = retryDelayMs(this.retries, retryable, retryNumber, response.status, error.retryAfterMs);
+      const delayMs = retryDelayMs(this.retries, retryable, retryNumber, null, null);
       if (delayMs === null) {
-        throw error;
+        throw new ConnectionFailed(`${call.method} ${url}: ${describe(error)}`, { cause: error });
       }
       await sleep(delayMs, signal);
+      return null;
     }
+    if (response.status < 400 || (call.accept ?? []).includes(response.status)) {
+      return response;
+    }
+    let body: string;
+    try {
+      body = await response.text();
+    } catch {
+      throwIfAborted(signal);
+      body = "";
+    }
+    const error = errorFromResponse(response.status, body, response.headers.get("Retry-After"));
+    const delayMs = retryDelayMs(this.retries, retryable, retryNumber, response.status, error.retryAfterMs);
+    if (delayMs === null) {
+      throw error;
+    }
+    await sleep(delayMs, signal);
+    return null;
   }
 
   /** Send a call and parse its JSON answer. */

@@ -89,6 +89,22 @@ describe("retries", () => {
     assert.equal(fake.requests[0]?.url, "http://sandbox.test/api/v1/sessions");
   });
 
+  test("an apiKey function is asked before every request", async () => {
+    const fake = new FakeFetch([json(200, { sessions: [] }), json(200, { sessions: [] }), json(200, { sessions: [] })]);
+    let key: string | undefined = "first";
+    const client = new SandboxClient({ baseUrl: "http://sandbox.test", fetch: fake.fetch, apiKey: () => key });
+    await client.sessions.list();
+    key = "second";
+    await client.sessions.list();
+    key = undefined;
+    await client.sessions.list();
+    assert.deepEqual(fake.requests.map((request) => request.headers.authorization), [
+      "Bearer first",
+      "Bearer second",
+      undefined,
+    ]);
+  });
+
   test("a POST that runs code is not retried unless asked", async () => {
     const { fake, client } = clientWith([envelope(503, "unavailable")]);
     await assert.rejects(client.execute("1"), Unavailable);
