@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.docker]
 CLIENT = REPO / "clients" / "typescript"
 KEY = uuid.uuid4().hex
 NODE_TIMEOUT_S = 600
+TEST_TIMEOUT_MS = 120_000  # one node test; a hung one fails alone, with its name
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def _build() -> None:
 
 def test_the_typescript_client_passes_its_suite_against_the_live_service(ts_stack: TsStack) -> None:
     _build()
-    run = _run(["node", "--test", "--test-reporter=spec", "build/test/integration/"], cwd=CLIENT, env={
+    run = _run(["node", "--test", "--test-reporter=spec", f"--test-timeout={TEST_TIMEOUT_MS}",
+                "build/test/integration/"], cwd=CLIENT, env={
         "PENNY_TEST_URL": ts_stack.url, "PENNY_TEST_KEYED_URL": ts_stack.keyed_url, "PENNY_TEST_API_KEY": KEY})
     report = run.stdout + run.stderr
     assert run.returncode == 0, report

@@ -60,13 +60,7 @@ export interface SandboxClientOptions {
 export type RunRequest = string | ExecuteRequest;
 
 function executionBody(request: RunRequest): ExecuteRequest {
-  const body: ExecuteRequest = typeof request === "string" ? { code: request } : { ...request };
-  for (const key of Object.keys(body) as Array<keyof ExecuteRequest>) {
-    if (body[key] === undefined) {
-      delete body[key];
-    }
-  }
-  return body;
+  return typeof request === "string" ? { code: request } : request;
 }
 
 function segment(value: string): string {

@@ -190,11 +190,11 @@ export class EventStream implements AsyncIterableIterator<SandboxEvent> {
           this.options.idleTimeoutMs);
       };
       try {
-        armIdle();
         const response = await this.transport.send(call, controller.signal);
         if (response.body === null) {
           throw new ConnectionFailed("the event stream has no body");
         }
+        armIdle(); // from the answer on: the wait for it may include the retries' backoff
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         const parser = new SSEParser();
@@ -211,10 +211,12 @@ export class EventStream implements AsyncIterableIterator<SandboxEvent> {
                 continue;
               }
               drops = 0;
+              clearTimeout(idle); // the time the consumer takes with an event is not silence
               yield event;
               if (this.cursor.done) {
                 return;
               }
+              armIdle();
             }
           }
           cause = new ConnectionFailed("the stream ended before the result");

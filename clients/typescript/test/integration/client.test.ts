@@ -252,6 +252,11 @@ describe("sessions", () => {
       assert.ok("total" in info.variables);
       const listed = await client.sessions.list();
       assert.ok(listed.some((item) => item.sessionId === session.id));
+      const report = await session.install(["tabulate", "left-pad"]);
+      assert.deepEqual(report.installed.map((item) => item.name), ["tabulate"]);
+      assert.deepEqual(report.failed.map((item) => item.name), ["left-pad"]);
+      const table = await session.execute("import tabulate\ntabulate.tabulate([[1]], headers=['a'])");
+      assert.equal(table.status, "success");
     } finally {
       await session.delete();
     }
