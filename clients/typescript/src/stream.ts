@@ -9,7 +9,7 @@ import { eventFromSSE, type SandboxEvent } from "./events.js";
 import type { RetryPolicy } from "./retry.js";
 import { SSEParser, type ServerSentEvent } from "./sse.js";
 import { abortReason, type Call, childController, describe, sleep, type Transport } from "./transport.js";
-import type { ExecutionResult } from "./types.js";
+import type { ExecutionResult, JobInfo } from "./types.js";
 
 const STREAM_ID = /^([0-9]+)-([0-9]+)$/;
 
@@ -172,6 +172,22 @@ export class EventStream implements AsyncIterableIterator<SandboxEvent> {
     return this.cursor.result;
   }
 
+  /** Whether the job has ended, its result then taken from its record (GET /jobs/{id}); NotFound if expired. */
+  private async endedJob(signal: AbortSignal): Promise<boolean> {
+    if (this.cursor.jobId === null) {
+      return false;
+    }
+    const info = await this.transport.json<JobInfo>(
+      { method: "GET", path: `/api/v1/jobs/${encodeURIComponent(this.cursor.jobId)}` },
+      signal,
+    );
+    if (info.result == null) {
+      return false;
+    }
+    this.cursor.result = info.result;
+    return true;
+  }
+
   private async *run(): AsyncGenerator<SandboxEvent, void, undefined> {
     const user = this.options.signal;
     let call = this.firstCall;
@@ -218,6 +234,11 @@ export class EventStream implements AsyncIterableIterator<SandboxEvent> {
               }
               armIdle();
             }
+          }
+          // The service ended the stream without a result: a resume after the result event (nothing is left
+          // to send), or events that expired. The job's record says which; reconnecting would not help.
+          if (await this.endedJob(controller.signal)) {
+            return;
           }
           cause = new ConnectionFailed("the stream ended before the result");
         } finally {

@@ -123,6 +123,12 @@ describe("executions", () => {
       rest.push(event.id);
     }
     assert.deepEqual(rest, replay.slice(4).map((event) => event.id));
+    // Resuming after the result gives no event, and the result (from the job's record).
+    const afterEnd = job.events({ lastEventId: replay[replay.length - 1]?.id ?? null });
+    for await (const event of afterEnd) {
+      assert.fail(`an event after the result: ${event.type}`);
+    }
+    assert.deepEqual(afterEnd.result, result);
   });
 
   test("cancel kills a running job, which ends cancelled", async () => {

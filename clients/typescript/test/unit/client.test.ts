@@ -163,7 +163,7 @@ describe("streams", () => {
 
   test("resuming gives up after the allowed reconnects without progress", async () => {
     const { fake, client } = clientWith(
-      [stream([QUEUED], "break"), stream([QUEUED], "break"), stream([], "break"), stream([], "end")],
+      [stream([QUEUED], "break"), stream([QUEUED], "break"), stream([], "break")],
       { reconnects: 2 },
     );
     const seen: string[] = [];
@@ -180,6 +180,20 @@ describe("streams", () => {
     }
     assert.deepEqual(ids, ["3-1", "4-0"]);
     assert.equal(fake.requests[0]?.headers["last-event-id"], "3-0");
+  });
+
+  test("a stream resumed after its result ends at once, with the result from the job's record", async () => {
+    const { fake, client } = clientWith([stream([]), json(200, { jobId: "j1", status: "success", result: RESULT })]);
+    const events = client.job("j1").events({ lastEventId: "4-0" });
+    const seen: SandboxEvent[] = [];
+    for await (const event of events) {
+      seen.push(event);
+    }
+    assert.deepEqual(seen, []);
+    assert.deepEqual(events.result, RESULT);
+    assert.equal(fake.requests[1]?.url, "http://sandbox.test/api/v1/jobs/j1");
+    const expired = clientWith([stream([]), envelope(404, "not_found")]);
+    await assert.rejects(expired.client.job("j1").wait(), NotFound);
   });
 
   test("an unknown event type is delivered as unknown, not dropped", async () => {
