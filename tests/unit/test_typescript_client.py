@@ -32,3 +32,14 @@ def test_the_typescript_clients_unit_tests_pass() -> None:
 def test_the_committed_api_types_match_what_the_spec_generates() -> None:
     run = npm("run", "--silent", "check-types", env={"PENNY_PYTHON": sys.executable})
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_built_client_uses_nothing_a_browser_lacks() -> None:
+    build = npm("run", "--silent", "build")
+    assert build.returncode == 0, build.stdout + build.stderr
+    modules = sorted((CLIENT / "dist").glob("*.js"))
+    assert modules
+    for module in modules:
+        text = module.read_text()
+        for node_only in ('from "node:', "require(", "process.", "Buffer", "__dirname"):
+            assert node_only not in text, f"{module.name} uses {node_only}"
