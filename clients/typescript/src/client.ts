@@ -108,9 +108,14 @@ export class SandboxClient {
    * is a result (see `status`), not an error. Not retried unless `{retry: true}` (the code could run twice).
    */
   async execute(request: RunRequest, options: CallOptions = {}): Promise<ExecutionResult> {
-    const call: Call = { method: "POST", path: `${API}/execute`, body: executionBody(request), retry: options.retry ?? false };
+    const call: Call = {
+      method: "POST",
+      path: `${API}/execute`,
+      body: executionBody(request),
+      retry: options.retry ?? false,
+    };
     const response = await this.transport.send(call, options.signal);
-    const data = (await response.json()) as ExecutionResult | JobAccepted;
+    const data = await this.transport.readJson<ExecutionResult | JobAccepted>(call, response, options.signal);
     if (response.status === 202) {
       // Accepted but not ended within the service's wait (a long queue): follow the job to its end.
       return this.job(data.jobId).wait({ signal: options.signal });
@@ -172,7 +177,8 @@ export class SandboxClient {
 
   /** Cancel a job: `cancelled`, or its status while the kill is on its way. Conflict if it already ended. */
   cancelJob(jobId: string, options: CallOptions = {}): Promise<CancelResult> {
-    return this.transport.json<CancelResult>({ method: "DELETE", path: `${API}/jobs/${segment(jobId)}` }, options.signal);
+    const call: Call = { method: "DELETE", path: `${API}/jobs/${segment(jobId)}` };
+    return this.transport.json<CancelResult>(call, options.signal);
   }
 
   /** A handle on an existing session (no request is made). */
@@ -185,7 +191,8 @@ export class SandboxClient {
   /** Whether the policy check lets the code run, with its findings (nothing runs; retried like a GET). */
   validate(request: string | ValidateRequest, options: CallOptions = {}): Promise<ValidationReport> {
     const body = typeof request === "string" ? { code: request } : request;
-    return this.transport.json<ValidationReport>({ method: "POST", path: `${API}/validate`, body, retry: true }, options.signal);
+    const call: Call = { method: "POST", path: `${API}/validate`, body, retry: true };
+    return this.transport.json<ValidationReport>(call, options.signal);
   }
 
   /** The packages the sandbox offers, filtered by a search string and a category. */
@@ -253,7 +260,8 @@ export class Sessions {
 
   /** A session's status, times, execution count, variables and resource use. */
   get(sessionId: string, options: CallOptions = {}): Promise<SessionInfo> {
-    return this.transport.json<SessionInfo>({ method: "GET", path: `${API}/sessions/${segment(sessionId)}` }, options.signal);
+    const call: Call = { method: "GET", path: `${API}/sessions/${segment(sessionId)}` };
+    return this.transport.json<SessionInfo>(call, options.signal);
   }
 
   /** The caller's sessions. */

@@ -3,7 +3,7 @@
  *
  *     PennyClientError                 anything the client throws (a user's failing code is a result, not this)
  *     ├── ConnectionFailed             no answer from the service, or a stream that could not be resumed
- *     └── ApiError                     the service answered with its error envelope: `code`, `httpStatus`, `details`
+ *     └── ApiError                     the service answered with its error envelope (`code`, `httpStatus`, ...)
  *         ├── RequestError             4xx: this request will not succeed as it is (an unknown 4xx lands here)
  *         │   ├── ValidationError      400 validation_error
  *         │   ├── Unsupported          400 unsupported

@@ -188,14 +188,17 @@ export class Transport {
 
   /** Send a call and parse its JSON answer. */
   async json<T>(call: Call, signal?: AbortSignal): Promise<T> {
-    const response = await this.send(call, signal);
+    return this.readJson<T>(call, await this.send(call, signal), signal);
+  }
+
+  /** The JSON body of a call's response; ConnectionFailed when it broke off or is not JSON. */
+  async readJson<T>(call: Call, response: Response, signal?: AbortSignal): Promise<T> {
     try {
       return (await response.json()) as T;
     } catch (error) {
       throwIfAborted(signal);
-      throw new ConnectionFailed(`${call.method} ${this.url(call)}: the answer broke off or is not JSON: ${describe(error)}`, {
-        cause: error,
-      });
+      const where = `${call.method} ${this.url(call)}`;
+      throw new ConnectionFailed(`${where}: the answer broke off or is not JSON: ${describe(error)}`, { cause: error });
     }
   }
 }
