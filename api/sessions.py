@@ -104,13 +104,13 @@ def list_sessions() -> Response:
     return jsonify({"sessions": views})
 
 
-@bp.get("/sessions/<session_id>")
+@bp.get("/sessions/<id:session_id>")
 def get_session(session_id: str) -> Response:
     """The session's status, timestamps, execution count, variables and current resource use."""
     return jsonify(owned_session(current_services(), session_id).to_api())
 
 
-@bp.put("/sessions/<session_id>/variables")
+@bp.put("/sessions/<id:session_id>/variables")
 def set_variables(session_id: str) -> Response:
     """Set JSON values in the session's namespace (in order with its executions); the new summary."""
     services = current_services()
@@ -128,7 +128,7 @@ def set_variables(session_id: str) -> Response:
     return jsonify({"variables": result["variables"]})
 
 
-@bp.delete("/sessions/<session_id>")
+@bp.delete("/sessions/<id:session_id>")
 def delete_session(session_id: str) -> tuple[str, int]:
     """Delete the session: its sandbox is destroyed at once; later use is 404."""
     services = current_services()
