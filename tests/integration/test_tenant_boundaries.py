@@ -127,3 +127,60 @@ def test_an_unpinned_install_gets_the_best_allowed_version_not_the_best_cached(
     assert beta.run(unpinned, "import more_itertools\nmore_itertools.__version__") == str(best.version)
     beta.delete(unpinned)
     acme.delete(pinned)
+
+
+def _odd_ids(real: str) -> list[str]:
+    return [f"{real}:events", real.upper(), real + "0", real[:-1], "%3A".join([real, "events"])]
+
+
+def test_odd_ids_and_another_tenants_ids_are_404_on_every_verb(boundary_cluster: Cluster) -> None:
+    acme, beta = Tenant(boundary_cluster.url, KEY_ACME), Tenant(boundary_cluster.url, KEY_BETA)
+    job_id = acme.call("POST", "/api/v1/jobs", json={"code": "'x' * 1_000_000"}).json()["jobId"]
+    session_id = acme.session(variables={"secret": "acme-only"})
+    attempts: list[tuple[Tenant, str, str, dict[str, Any]]] = []
+    for tenant, ids in ((acme, _odd_ids(job_id)), (beta, [job_id, *_odd_ids(job_id)])):
+        for odd in ids:
+            attempts += [(tenant, "GET", f"/api/v1/jobs/{odd}", {}), (tenant, "GET", f"/api/v1/jobs/{odd}/events", {}),
+                         (tenant, "DELETE", f"/api/v1/jobs/{odd}", {})]
+    for tenant, ids in ((acme, _odd_ids(session_id)), (beta, [session_id, *_odd_ids(session_id)])):
+        for odd in ids:
+            attempts += [
+                (tenant, "GET", f"/api/v1/sessions/{odd}", {}),
+                (tenant, "PUT", f"/api/v1/sessions/{odd}/variables", {"json": {"variables": {"secret": "beta"}}}),
+                (tenant, "POST", "/api/v1/execute", {"json": {"code": "secret", "sessionId": odd}}),
+                (tenant, "POST", "/api/v1/packages/install", {"json": {"sessionId": odd, "packages": ["tabulate"]}}),
+                (tenant, "DELETE", f"/api/v1/sessions/{odd}", {}),
+            ]
+    for tenant, method, path, kwargs in attempts:
+        response = tenant.call(method, path, **kwargs)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+        assert response.json()["error"]["code"] == "not_found" and "Retry-After" not in response.headers
+        assert "acme-only" not in response.text and "xxxx" not in response.text
+    # Nothing changed: acme's job ran to its end, its session and variable are intact.
+    assert acme.run(session_id, "secret") == "acme-only"
+    assert acme.call("GET", f"/api/v1/jobs/{job_id}").status_code == 200
+    acme.delete(session_id)
+    assert "redis unavailable" not in (boundary_cluster.stack.log_dir / "api.log").read_text()
+
+
+def _audit(cluster: Cluster, **params: Any) -> list[dict[str, Any]]:
+    response = requests.get(f"{cluster.url}/api/v1/audit", params={"limit": 1000, **params},
+                            headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+    assert response.status_code == 200, response.text
+    return list(response.json()["records"])
+
+
+def test_session_create_and_delete_are_audited_without_values(boundary_cluster: Cluster) -> None:
+    beta = Tenant(boundary_cluster.url, KEY_BETA)
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    session_id = beta.session("tabulate", variables={"db_password": secret})
+    beta.delete(session_id)
+    records = [r for r in _audit(boundary_cluster, tenant="beta") if r["sessionId"] == session_id
+               and r["kind"].startswith("session_")]
+    assert [r["kind"] for r in records] == ["session_delete", "session_create"], records
+    create = records[1]
+    assert create["variables"] == [{"name": "db_password", "bytes": len(secret) + 2}]
+    assert create["packages"] == ["tabulate"] and create["status"] == "created"
+    assert secret not in str(_audit(boundary_cluster))
+    path = Path(boundary_cluster.stack.env["AUDIT_LOG_PATH"])
+    assert secret not in (path.read_text() if path.exists() else "")
