@@ -17,7 +17,7 @@ from core.policies import PackagePolicy
 from workers.index import Candidate, candidate_of
 from workers.packages import PackageInstaller
 from workers.site import CURRENT, SiteConflict, SiteDir, copy_file
-from workers.store import PackageStore, file_sha256
+from workers.store import file_sha256
 
 REPO = Path(__file__).resolve().parents[2]
 
