@@ -89,3 +89,10 @@ def test_a_redis_type_error_is_an_internal_error_not_an_outage(redis_client: fak
     assert_envelope(response, 500, "internal_error")
     assert "Retry-After" not in response.headers
     assert "unavailable" not in caplog.text and "unreachable" not in response.get_data(as_text=True)
+
+
+def test_the_spec_gives_path_ids_their_pattern(redis_client: fakeredis.FakeRedis) -> None:
+    spec = tenant_client(redis_client).get("/api/v1/openapi.json", headers=auth(KEY_A)).get_json()
+    for path, parameter in (("/api/v1/jobs/{job_id}", "job_id"), ("/api/v1/sessions/{session_id}", "session_id")):
+        [described] = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == parameter]
+        assert described["schema"] == {"type": "string", "pattern": "^[0-9a-f]{32}$"}
