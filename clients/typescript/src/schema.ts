@@ -50,7 +50,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run code and stream its events (queued, started, stdout, stderr, result) as SSE. */
+        /** Run code and stream its events (queued, started, stdout, stderr, plot, display, metrics, result) as SSE. */
         post: operations["execute_stream"];
         delete?: never;
         options?: never;
@@ -252,36 +252,37 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        QueuedEvent: {
-            jobId: string;
-            /** @enum {string} */
-            status: "queued";
+        AuditPage: {
+            records: {
+                [key: string]: unknown;
+            }[];
+            count: number;
+            nextCursor: string | null;
         };
-        StartedEvent: {
-            jobId: string;
-            worker: string;
+        ApiError: {
+            code: string;
+            message: string;
+            details: {
+                [key: string]: unknown;
+            };
         };
-        OutputEvent: {
-            text: string;
+        ErrorEnvelope: {
+            error: components["schemas"]["ApiError"];
         };
-        Plot: {
-            /** @enum {string} */
-            format: "png" | "svg" | "plotly";
-            data: unknown;
-            width?: number;
-            height?: number;
-        };
-        Display: {
-            type: string;
-            repr: string;
-            html?: string;
-            json?: unknown;
-        };
-        ResourceSample: {
-            elapsedMs?: number;
-            cpuPercent?: number | null;
-            memoryBytes?: number | null;
-            diskBytes?: number | null;
+        ExecuteRequest: {
+            code: string;
+            /** @default null */
+            timeout?: number | null;
+            variables?: {
+                [key: string]: unknown;
+            };
+            /** @default null */
+            sessionId?: string | null;
+            /** @default null */
+            packages?: string[] | null;
+            plotFormats?: ("png" | "svg")[];
+            /** @default false */
+            strict?: boolean;
         };
         Value: {
             type: string;
@@ -330,7 +331,43 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
-        /** @description One Server-Sent Event of a job's stream: `event` names it, `data` is its JSON payload, `id` resumes it. */
+        JobAccepted: {
+            jobId: string;
+            /** @enum {string} */
+            status: "queued" | "running" | "success" | "error" | "timeout" | "memory_exceeded" | "output_limit" | "policy_violation" | "cancelled" | "worker_lost";
+        };
+        QueuedEvent: {
+            jobId: string;
+            /** @enum {string} */
+            status: "queued";
+        };
+        StartedEvent: {
+            jobId: string;
+            worker: string;
+        };
+        OutputEvent: {
+            text: string;
+        };
+        Plot: {
+            /** @enum {string} */
+            format: "png" | "svg" | "plotly";
+            data: unknown;
+            width?: number;
+            height?: number;
+        };
+        Display: {
+            type: string;
+            repr: string;
+            html?: string;
+            json?: unknown;
+        };
+        ResourceSample: {
+            elapsedMs?: number;
+            cpuPercent?: number | null;
+            memoryBytes?: number | null;
+            diskBytes?: number | null;
+        };
+        /** @description One Server-Sent Event once parsed: `event` names it, `data` is its payload, `id` resumes the stream after it. */
         JobEvent: {
             /** @description the event id; send it as Last-Event-ID to resume after it */
             id: string;
@@ -380,42 +417,55 @@ export interface components {
             event: "result";
             data: components["schemas"]["ExecutionResult"];
         };
-        AuditPage: {
-            records: {
-                [key: string]: unknown;
-            }[];
-            count: number;
-            nextCursor: string | null;
-        };
-        ApiError: {
-            code: string;
-            message: string;
-            details: {
-                [key: string]: unknown;
-            };
-        };
-        ErrorEnvelope: {
-            error: components["schemas"]["ApiError"];
-        };
-        ExecuteRequest: {
-            code: string;
-            /** @default null */
-            timeout?: number | null;
-            variables?: {
-                [key: string]: unknown;
-            };
-            /** @default null */
-            sessionId?: string | null;
-            /** @default null */
-            packages?: string[] | null;
-            plotFormats?: ("png" | "svg")[];
-            /** @default false */
-            strict?: boolean;
-        };
-        JobAccepted: {
-            jobId: string;
-            /** @enum {string} */
-            status: "queued" | "running" | "success" | "error" | "timeout" | "memory_exceeded" | "output_limit" | "policy_violation" | "cancelled" | "worker_lost";
+        /** @description One Server-Sent Event as sent: `id:`, `event:` and one `data:` line of JSON. A `: keepalive` comment line comes after 15 s without events. */
+        JobEventMessage: {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "queued";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "started";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "stdout";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "stderr";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "plot";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "display";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "metrics";
+            data: string;
+        } | {
+            /** @description the event id; send it as Last-Event-ID to resume after it */
+            id: string;
+            /** @constant */
+            event: "result";
+            data: string;
         };
         JobCancelled: {
             jobId: string;
@@ -542,8 +592,8 @@ export interface operations {
             query?: {
                 /** @description only this tenant's records */
                 tenant?: string;
-                /** @description only jobs with this status */
-                status?: "queued" | "running" | "success" | "error" | "timeout" | "memory_exceeded" | "output_limit" | "policy_violation" | "cancelled" | "worker_lost";
+                /** @description only jobs with this status (empty: any) */
+                status?: "" | "queued" | "running" | "success" | "error" | "timeout" | "memory_exceeded" | "output_limit" | "policy_violation" | "cancelled" | "worker_lost";
                 /** @description from this time on: ISO 8601 (UTC without a zone) or ms since the epoch */
                 since?: string;
                 /** @description up to this time: ISO 8601 (UTC without a zone) or ms since the epoch */
@@ -595,6 +645,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
@@ -772,7 +831,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["JobEventMessage"];
                 };
             };
             /** @description `validation_error`: the request is invalid (details.fields names each bad field) */
@@ -1050,6 +1109,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
             503: {
                 headers: {
@@ -1121,6 +1189,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
             503: {
                 headers: {
@@ -1157,7 +1234,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["JobEventMessage"];
                 };
             };
             /** @description `validation_error`: the request is invalid (details.fields names each bad field) */
@@ -1196,6 +1273,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
@@ -1261,6 +1347,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
@@ -1611,6 +1706,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
             503: {
                 headers: {
@@ -1669,6 +1773,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description `unavailable`: the service cannot take the request now (Redis, the queue or the workers): retry after Retry-After seconds */
@@ -1769,6 +1882,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request line (path and query) is longer than the HTTP server accepts (4094 bytes); answered by the server itself, as HTML */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description `unsupported_media_type`: the body is not sent as application/json */
