@@ -337,17 +337,18 @@ def test_a_body_of_escaped_quotes_is_refused_in_linear_time(redis_client: fakere
 def test_a_session_deleted_while_a_job_is_queued_answers_404_and_the_job_ends(
         redis_client: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch) -> None:
     client, _ = make_client(redis_client)
+    SESSION = "ab" * 16  # noqa: N806 (an id of the form the API accepts)
     sessions = client.application.extensions["penny"].sessions
-    sessions.reserve("s1", tenant="default", worker="fake", max_sessions=5, idle_timeout_ms=60_000)
-    sessions.set_status("s1", SessionStatus.READY)
+    sessions.reserve(SESSION, tenant="default", worker="fake", max_sessions=5, idle_timeout_ms=60_000)
+    sessions.set_status(SESSION, SessionStatus.READY)
     push = sessions.push_job
 
     def deleted_first(session_id: str, job_id: str) -> bool:
-        sessions.delete(session_id)  # a DELETE /sessions/s1 landing between the API's checks and the queueing
+        sessions.delete(session_id)  # a DELETE /sessions/{id} landing between the API's checks and the queueing
         return push(session_id, job_id)
 
     monkeypatch.setattr(sessions, "push_job", deleted_first)
-    assert_envelope(client.post("/api/v1/jobs", json={"code": "1", "sessionId": "s1"}), 404, "not_found")
+    assert_envelope(client.post("/api/v1/jobs", json={"code": "1", "sessionId": SESSION}), 404, "not_found")
     stored = [key for key in redis_client.scan_iter(keys.job_key("*")) if not key.endswith(b":events")]
     assert len(stored) == 1
     record = JobStore(redis_client, retention_s=60).get(stored[0].decode().rsplit(":", 1)[1])
