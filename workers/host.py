@@ -69,7 +69,8 @@ class WorkerHost:
                                         max_jobs=settings.container_max_jobs)
         self.metrics = WorkerMetrics(settings.worker_name)
         self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)),
-                                          Path(settings.wheel_cache_dir))
+                                          Path(settings.wheel_cache_dir),
+                                          install_timeout_ms=settings.package_install_timeout_ms)
         self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer)
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)

@@ -215,7 +215,7 @@ class JobRunner:
         plan = self._installer.plan(specs, sandbox.preinstalled if force else sandbox.packages)
         try:
             # A new generation of the sandbox's site dir, swapped in whole (force: the same names replaced).
-            sandbox.site.install(self._installer.trees(plan.wheels))
+            sandbox.site.install(self._installer.trees(plan))
         except (ResolutionError, SiteConflict) as exc:
             failed = plan.failed + [{"name": p["name"], "reason": str(exc)} for p in plan.installed]
             return {"installed": [], "failed": failed}

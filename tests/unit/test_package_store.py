@@ -14,7 +14,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from core.policies import PackagePolicy
-from workers.index import Candidate, candidate_of
+from workers.deadline import Deadline
+from workers.index import Candidate, IndexUnavailable, candidate_of
 from workers.packages import PackageInstaller
 from workers.site import CURRENT, SiteConflict, SiteDir, copy_file
 from workers.store import file_sha256
@@ -42,8 +43,13 @@ class FakeIndex:
     def __init__(self, offered: Path) -> None:
         self.offered = offered
         self.downloads: list[str] = []
+        self.lookups: list[str] = []
+        self.down = False
 
-    def best(self, name: str, specifier: SpecifierSet) -> Candidate | None:
+    def best(self, name: str, specifier: SpecifierSet, deadline: Deadline) -> Candidate | None:
+        self.lookups.append(f"{canonicalize_name(name)}{specifier}")
+        if self.down:
+            raise IndexUnavailable("the index is down")
         found = []
         for path in self.offered.glob("*.whl"):
             dist, version = path.name.split("-")[:2]
@@ -51,7 +57,7 @@ class FakeIndex:
                 found.append(Candidate(name, Version(version), path.name, file_sha256(path)))
         return max(found, key=lambda c: c.version, default=None)
 
-    def download(self, candidate: Candidate, dest: Path) -> Path:
+    def download(self, candidate: Candidate, dest: Path, deadline: Deadline) -> Path:
         self.downloads.append(candidate.filename)
         target = dest / candidate.filename
         target.write_bytes((self.offered / candidate.filename).read_bytes())
@@ -79,12 +85,12 @@ def installer(tmp_path: Path, index: FakeIndex) -> PackageInstaller:
 
 def test_a_wheel_is_unpacked_once_read_only_under_its_hash(installer: PackageInstaller, index: FakeIndex) -> None:
     plan = installer.plan(["more-itertools==10.0.0"], {})
-    tree = installer.trees(plan.wheels)["more-itertools"]
+    tree = installer.trees(plan)["more-itertools"]
     assert tree.name == f"sha256-{file_sha256(plan.wheels[0])}"
     for path in [tree, *tree.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o555 if path.is_dir() else 0o444), (path, oct(mode))
-    assert installer.trees(plan.wheels)["more-itertools"] == tree
+    assert installer.trees(plan)["more-itertools"] == tree
     assert len(list(installer.store.root.iterdir())) == 1
 
 
@@ -106,7 +112,7 @@ def test_a_cached_wheel_that_does_not_match_the_index_is_fetched_again(installer
 
 def test_a_forced_reinstall_swaps_a_new_generation_and_leaves_the_store_and_other_sites_alone(
         installer: PackageInstaller, tmp_path: Path) -> None:
-    old = installer.trees(installer.plan(["more-itertools==10.0.0"], {}).wheels)
+    old = installer.trees(installer.plan(["more-itertools==10.0.0"], {}))
     beta, acme = SiteDir(tmp_path / "beta"), SiteDir(tmp_path / "acme")
     beta.install(old)
     acme.install(old)
@@ -116,7 +122,7 @@ def test_a_forced_reinstall_swaps_a_new_generation_and_leaves_the_store_and_othe
     store_stat = (old["more-itertools"] / "more_itertools" / "__init__.py").stat()
     acme_generation = acme.current
 
-    acme.install(installer.trees(installer.plan(["more-itertools==10.8.0"], {}).wheels))  # force
+    acme.install(installer.trees(installer.plan(["more-itertools==10.8.0"], {})))  # force
 
     assert (acme.current / "more_itertools" / "__init__.py").read_text() == "__version__ = '10.8.0'\n"
     assert acme.current != acme_generation and not acme_generation.exists()
@@ -143,10 +149,10 @@ def test_two_packages_with_the_same_file_leave_the_current_generation(installer:
                                                                       index: FakeIndex, tmp_path: Path) -> None:
     make_wheel(index.offered, "toolz", "1.0.0", module="more_itertools")
     site = SiteDir(tmp_path / "site")
-    site.install(installer.trees(installer.plan(["more-itertools"], {}).wheels))
+    site.install(installer.trees(installer.plan(["more-itertools"], {})))
     before = site.current
     with pytest.raises(SiteConflict):
-        site.install(installer.trees(installer.plan(["toolz"], {}).wheels))
+        site.install(installer.trees(installer.plan(["toolz"], {})))
     assert site.current == before and sorted(p.name for p in site.root.iterdir()) == [CURRENT, before.name]
 
 
@@ -154,6 +160,6 @@ def test_the_index_report_names_the_wheel_and_its_hash() -> None:
     report = {"version": "1", "install": [{"download_info": {
         "url": "https://example.invalid/p/more_itertools-10.8.0-py3-none-any.whl",
         "archive_info": {"hashes": {"sha256": "ab" * 32}}}, "metadata": {"version": "10.8.0"}}]}
-    assert candidate_of(report) == Candidate("more-itertools", Version("10.8.0"),
+    assert candidate_of(report, "more-itertools") == Candidate("more-itertools", Version("10.8.0"),
                                              "more_itertools-10.8.0-py3-none-any.whl", "ab" * 32)
-    assert candidate_of({"install": []}) is None
+    assert candidate_of({"install": []}, "more-itertools") is None
