@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 RESOLUTION_TTL_S = 600.0
 NEGATIVE_TTL_S = 30.0
 MAX_ANSWERS = 1024  # package names; more than any allowlist holds
+_VERSIONS_LISTED = re.compile(r"\(from versions: (?!none\))")
 LOOKUP_TIMEOUT_S = 60.0  # one look-up's share of the install's time at most: the rest may unpack a cached wheel
 
 
@@ -90,11 +92,9 @@ class PipIndex:
             if completed.returncode != 0 or not report.exists():
                 stderr = completed.stderr.strip()
                 log.warning("resolving %s%s failed: %s", name, specifier, stderr[-500:])
-                # pip says "No matching distribution" offline too, after its retries; without a retry or a
-                # connection error in what it said, the index answered: there is no such wheel.
-                if "No matching distribution" in stderr and not any(
-                        sign in stderr for sign in ("Retrying", "NewConnectionError", "ConnectTimeout",
-                                                    "ReadTimeout", "Network is unreachable", "SSLError")):
+                # pip says "No matching distribution ... (from versions: none)" offline too: only a list of
+                # versions shows that the index answered (and has no wheel in the range).
+                if _VERSIONS_LISTED.search(stderr):
                     return None
                 raise IndexUnavailable(f"resolving {name}{specifier} failed")
             return candidate_of(json.loads(report.read_text()), name)

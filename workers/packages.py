@@ -161,8 +161,8 @@ class PackageInstaller:
         """The lock's wheel of name, if the cache holds it unchanged and the request allows it."""
         locked = self.lock.locked(name, allowed)
         if locked is None or not requested.contains(locked.version, prereleases=True):
-            raise ResolutionError(f"the package index cannot be reached and no cached wheel of {name}"
-                                  f"{requested & allowed} is known")
+            raise ResolutionError(f"the package index cannot be reached (or has no wheel of {name}"
+                                  f"{requested & allowed}) and no cached wheel of it is known")
         path = self._cache / locked.filename
         if not path.is_file() or not self._matches(path, locked.sha256):
             raise ResolutionError(f"the package index cannot be reached and {locked.filename} is not cached")

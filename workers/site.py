@@ -106,7 +106,7 @@ def copy_file(source: Path, target: Path) -> None:
     except NotADirectoryError:  # a parent directory of target is another package's file
         raise SiteConflict(f"two packages install {target.parent.name}, one as a file, one as a directory") from None
     try:
-        inp = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        inp = _open_quietly(source)
         try:
             stat = os.fstat(inp)
             offset = 0
@@ -122,3 +122,11 @@ def copy_file(source: Path, target: Path) -> None:
         os.utime(out, ns=(STORE_EPOCH_S * 10**9,) * 2)
     finally:
         os.close(out)
+
+
+def _open_quietly(source: Path) -> int:
+    """source opened for reading, without updating its access time where the kernel lets us."""
+    try:
+        return os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+    except PermissionError:  # O_NOATIME needs the file's owner
+        return os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
