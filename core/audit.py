@@ -78,10 +78,10 @@ def running_suffix(worker: str, started_ms: int) -> str:
     return json.dumps({"status": JobStatus.RUNNING.value, "worker": worker, "startedAt": iso_time(started_ms)})
 
 
-def final_suffix(result: ExecutionResult, finished_ms: int) -> str:
-    """The fields known when a job ends."""
+def final_suffix(result: ExecutionResult, finished_ms: int, *, by_service: bool = False) -> str:
+    """The fields known when a job ends (by_service: the service, not the sandbox, produced its error)."""
     violation = next((f for f in result.findings if f.get("source") == "runtime"), None)
-    error_type, user_error_type = audited_error_type((result.error or {}).get("type"))
+    error_type, user_error_type = audited_error_type((result.error or {}).get("type"), by_service=by_service)
     return json.dumps({
         "status": result.status.value,
         "worker": result.worker,

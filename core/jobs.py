@@ -213,14 +213,15 @@ class JobStore:
         )
         return _text(event_id) if event_id else None
 
-    def finish(self, result: ExecutionResult) -> bool:
-        """Make the job final with `result` (also its `result` event); False if it already was final."""
+    def finish(self, result: ExecutionResult, *, by_service: bool = False) -> bool:
+        """Make the job final with `result` (also its `result` event); False if it already was final.
+        by_service: the service, not the sandbox, produced result's error (core.error_types)."""
         finished = now_ms()
         event_id = self._finish(
             keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
                   keys.AUDIT_OPEN, keys.AUDIT_STREAM],
             args=[result.status.value, json.dumps(result.to_api()), finished, self._retention_s,
-                  result.job_id, audit.final_suffix(result, finished), self._audit_maxlen],
+                  result.job_id, audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen],
         )
         return bool(event_id)
 
@@ -237,7 +238,7 @@ class JobStore:
             worker=record.worker,
             findings=list(record.request.findings),
         )
-        return self.finish(result)
+        return self.finish(result, by_service=True)
 
     def cancel(self, job_id: str) -> JobStatus | None:
         """Cancel a job: a queued one ends now, a running one is flagged and its worker told to kill it."""

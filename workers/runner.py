@@ -19,7 +19,7 @@ from workers.metrics import WorkerMetrics
 from workers.monitor import ResourceMonitor
 from workers.packages import PackageInstaller, ResolutionError
 from workers.pool import SandboxPool
-from workers.sandbox import Sandbox, failure_done, with_state
+from workers.sandbox import Sandbox, ServiceDone, failure_done, with_state
 from workers.site import SiteConflict
 
 log = logging.getLogger(__name__)
@@ -117,25 +117,29 @@ class JobRunner:
                 else:
                     outcome = self._execute_on(sandbox, job_id, request, active)
                 result = self._result(job_id, request, outcome, queued_ms=started_ms - created_ms)
+                by_service = isinstance(outcome.done, ServiceDone)
             except Exception:
                 log.exception("job %s: internal error", job_id)
                 if sandbox is not None:
                     sandbox.destroy()  # its interpreter's state is unknown now
                 result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
                                       queued_ms=started_ms - created_ms)
-            self._finish(result, before_finish)
+                by_service = True
+            self._finish(result, before_finish, by_service=by_service)
             return result
         finally:
             with self._lock:
                 self._active.pop(job_id, None)
 
-    def _finish(self, result: ExecutionResult, before_finish: Callable[[ExecutionResult], None] | None) -> None:
+    def _finish(self, result: ExecutionResult, before_finish: Callable[[ExecutionResult], None] | None, *,
+                by_service: bool) -> None:
+        """End the job with result; by_service: our machinery, not the sandbox, produced its error."""
         if before_finish is not None:
             try:
                 before_finish(result)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
-        self._store.finish(result)
+        self._store.finish(result, by_service=by_service)
         self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                queued_ms=result.metrics.queued_ms)
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)

@@ -222,9 +222,15 @@ class _Budget:
         return done
 
 
+@dataclass(frozen=True)
+class ServiceDone(protocol.Done):
+    """A `done` the worker made itself: only its error type may be a service's name in the audit trail
+    (core.error_types). Nothing decoded from a sandbox is one."""
+
+
 def failure_done(request_id: str, status: str, error_type: str, message: str) -> protocol.Done:
     """A `done` for a run our machinery ended (the runtime could not report it)."""
-    return protocol.Done(id=request_id, status=status,
+    return ServiceDone(id=request_id, status=status,
                          error={"type": error_type, "message": message, "traceback": []})
 
 

@@ -69,7 +69,11 @@ def test_a_refused_session_create_is_audited_as_refused(api: Any, redis_client: 
 @pytest.mark.parametrize("raw, expected", [
     (None, (None, None)),
     ("ValueError", ("ValueError", None)),
-    ("WorkerLost", ("WorkerLost", None)),
+    ("PolicyViolationError", ("PolicyViolationError", None)),
+    ("WorkerLost", (USER_DEFINED, "WorkerLost")),  # a user's class named like a service failure
+    ("SandboxError", (USER_DEFINED, "SandboxError")),
+    ("InternalError", (USER_DEFINED, "InternalError")),
+    ("Cancelled", (USER_DEFINED, "Cancelled")),
     ("MyError", (USER_DEFINED, "MyError")),
     ("'); DROP TABLE audit; --\n<script>", (USER_DEFINED, "DROPTABLEauditscript")),
     ("x" * 100_000, (USER_DEFINED, "x" * MAX_USER_TYPE_CHARS)),
@@ -78,6 +82,26 @@ def test_a_refused_session_create_is_audited_as_refused(api: Any, redis_client: 
 ])
 def test_error_types_are_a_known_name_or_user_defined_and_bounded(raw: object, expected: tuple) -> None:
     assert audited_error_type(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["WorkerLost", "SandboxError", "InternalError", "Cancelled", "ValueError"])
+def test_service_error_types_are_kept_when_the_service_produced_them(raw: str) -> None:
+    assert audited_error_type(raw, by_service=True) == (raw, None)
+
+
+def test_a_sandbox_error_named_like_a_service_error_is_stored_user_defined(redis_client: fakeredis.FakeRedis) -> None:
+    store = JobStore(redis_client, retention_s=60)
+    for job_id in ("j1", "j2"):
+        store.create(job_id, ExecutionRequest(code="raise WorkerLost", timeout_ms=1000, tenant="acme"))
+        store.claim(job_id, "w1")
+    error = {"type": "WorkerLost", "message": "m", "traceback": []}
+    store.finish(ExecutionResult(job_id="j1", status=JobStatus.ERROR, worker="w1", error=error))  # from a sandbox
+    record = store.get("j2")
+    assert record is not None
+    store.finish_without_running(record, JobStatus.WORKER_LOST, error=error)  # the service's own
+    by_job = {r["jobId"]: r for r in _records(redis_client)}
+    assert (by_job["j1"]["errorType"], by_job["j1"]["userErrorType"]) == (USER_DEFINED, "WorkerLost")
+    assert (by_job["j2"]["errorType"], by_job["j2"]["userErrorType"]) == ("WorkerLost", None)
 
 
 def test_the_final_record_stores_the_normalised_error_type(redis_client: fakeredis.FakeRedis) -> None:

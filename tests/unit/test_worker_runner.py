@@ -12,6 +12,7 @@ from typing import Any
 import fakeredis
 import pytest
 
+from core.audit import AuditQuery, AuditTrail
 from core.jobs import JobStore
 from core.models import ExecutionRequest, JobStatus, SessionStatus
 from core.policies import PackagePolicy
@@ -309,3 +310,19 @@ def test_a_session_whose_actor_fails_is_lost_and_its_jobs_end(tmp_path: Path, po
     assert final is not None and final.is_final  # the pending job ended with the session
     lost = sessions.get("s1")
     assert lost is not None and lost.status is SessionStatus.LOST
+
+
+def test_only_the_worker_can_audit_a_service_error_type(tmp_path: Path, pools: list[SandboxPool]) -> None:
+    forged = answering(lambda r: [done_line(r, status="error",
+                                            error={"type": "SandboxError", "message": "m", "traceback": []})])
+    broken = answering(lambda r: [b"{not json"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    worker = started(make_worker(tmp_path / "a", lambda i: forged if i == 0 else well_behaved), pools)
+    other = started(make_worker(tmp_path / "b", lambda i: broken if i == 0 else well_behaved), pools)
+    user_job, _, user_result = worker.run("class SandboxError(Exception): pass\nraise SandboxError")
+    own_job, _, own_result = other.run()
+    assert user_result["error"]["type"] == "SandboxError" and own_result["error"]["type"] == "InvalidSandboxMessage"
+    records = {r["jobId"]: r for w in (worker, other) for r in AuditTrail(w.redis).query(AuditQuery(limit=100))[0]}
+    assert (records[user_job]["errorType"], records[user_job]["userErrorType"]) == ("UserDefinedError", "SandboxError")
+    assert (records[own_job]["errorType"], records[own_job]["userErrorType"]) == ("InvalidSandboxMessage", None)
