@@ -180,9 +180,12 @@ def delete_session(session_id: str) -> tuple[str, int]:
     services = current_services()
     record = owned_session(services, session_id)
     services.sessions.delete(session_id)
-    session_audit.append(services.redis, session_audit.deletion_record(
-        session_id, tenant=record.tenant, key_id=current_key_id(), at_ms=now_ms(), worker=record.worker,
-        previous_status=record.status.value), maxlen=services.settings.audit_stream_maxlen)
     if record.status in (SessionStatus.READY, SessionStatus.BUSY, SessionStatus.STARTING):
         services.dispatcher.send(keys.SESSION_DELETE_TASK, [session_id], keys.host_queue(record.worker))
+    try:  # after the sandbox is on its way out: a failed audit write must not keep it running
+        session_audit.append(services.redis, session_audit.deletion_record(
+            session_id, tenant=record.tenant, key_id=current_key_id(), at_ms=now_ms(), worker=record.worker,
+            previous_status=record.status.value), maxlen=services.settings.audit_stream_maxlen)
+    except redis.RedisError:
+        log.exception("session %s: its deletion's audit record could not be written", session_id)
     return "", 204

@@ -8,9 +8,10 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 
 from api.app import create_app
-from core import keys
+from core import keys, session_audit
 from core.audit import AuditQuery, AuditTrail
 from core.error_types import MAX_USER_TYPE_CHARS, USER_DEFINED, audited_error_type
 from core.jobs import JobStore
@@ -54,6 +55,21 @@ def test_a_session_create_and_delete_are_audited_without_values(api: Any, redis_
     assert SECRET.encode() not in everything
     page = api.get("/api/v1/audit", query_string={"tenant": "acme"}, headers=auth(ADMIN)).get_json()
     assert {r["kind"] for r in page["records"]} >= {"session_create", "session_delete"}
+
+
+def test_a_session_delete_whose_audit_write_fails_still_destroys_the_sandbox(
+        api: Any, redis_client: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    session_id = api.post("/api/v1/sessions", json={}, headers=auth(KEY_A)).get_json()["sessionId"]
+    cluster = api.application.extensions["penny"].dispatcher
+    sent: list[tuple[str, list[Any]]] = []
+    monkeypatch.setattr(cluster, "send", lambda task, args, queue: sent.append((task, args)))
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(session_audit, "append", fail)
+    assert api.delete(f"/api/v1/sessions/{session_id}", headers=auth(KEY_A)).status_code == 204
+    assert sent == [(keys.SESSION_DELETE_TASK, [session_id])]
 
 
 def test_a_refused_session_create_is_audited_as_refused(api: Any, redis_client: fakeredis.FakeRedis) -> None:
