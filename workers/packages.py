@@ -28,8 +28,16 @@ from packaging.version import Version
 
 from core.policies import PackagePolicy
 from workers.deadline import Deadline, DeadlinePassed
-from workers.index import UNAVAILABLE, Answer, AnswerCache, Candidate, IndexUnavailable, PackageIndex, PipIndex, \
-    wheel_filename_of
+from workers.index import (
+    UNAVAILABLE,
+    Answer,
+    AnswerCache,
+    Candidate,
+    IndexUnavailable,
+    PackageIndex,
+    PipIndex,
+    wheel_filename_of,
+)
 from workers.store import PackageStore, StoreError, remove_stale
 from workers.wheel_lock import WheelLock
 
