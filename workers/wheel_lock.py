@@ -4,11 +4,13 @@
 wheel the index named as best in that range (version, file name, SHA-256). It is written only from the
 index's answers for the allowlist's whole range (never from a narrower request), so it says the same to
 every tenant. When the index cannot be reached, an install of that package takes the locked wheel if the
-cache holds that very file (checked against the SHA-256) and the request allows its version.
+cache holds that very file (checked against the SHA-256) and the request allows its version. The worker
+processes of a host share the file: each change is made under an flock, on what the file holds then.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ class WheelLock:
 
     def __init__(self, cache_dir: Path) -> None:
         self.path = cache_dir / LOCK_FILE
+        self._flock_path = cache_dir / f"{LOCK_FILE}.flock"
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, str]] = self._load()
 
@@ -58,15 +61,27 @@ class WheelLock:
         entry = {"range": str(allowed), "version": str(candidate.version), "filename": candidate.filename,
                  "sha256": candidate.sha256}
         with self._lock:
-            if self._entries.get(key) == entry or (key not in self._entries and len(self._entries) >= MAX_LOCKED):
+            if self._entries.get(key) == entry:
                 return
-            self._entries[key] = entry
-            self._save()
+            try:
+                with self._flock_path.open("a") as flock:
+                    fcntl.flock(flock, fcntl.LOCK_EX)  # released when closed
+                    entries = self._load()  # what the host's other workers wrote meanwhile
+                    if key not in entries and len(entries) >= MAX_LOCKED:
+                        return
+                    entries[key] = entry
+                    self._save(entries)
+                    self._entries = entries
+            except OSError as exc:
+                log.warning("could not write the wheel lock %s: %s", self.path, exc)
 
     def locked(self, name: str, allowed: SpecifierSet) -> Candidate | None:
-        """The locked wheel of name for this allowlist range, or None."""
+        """The locked wheel of name for this allowlist range, or None (read from the file: another worker
+        of the host may have written it)."""
+        entries = self._load()
         with self._lock:
-            entry = self._entries.get(canonicalize_name(name))
+            self._entries = entries
+            entry = entries.get(canonicalize_name(name))
         if entry is None or entry["range"] != str(allowed):
             return None
         filename = wheel_filename_of(name, entry["filename"])
@@ -78,12 +93,13 @@ class WheelLock:
             return None
         return Candidate(canonicalize_name(name), version, filename, entry["sha256"])
 
-    def _save(self) -> None:
-        """Write the lock atomically (caller holds the lock); a failure is logged, not raised."""
+    def _save(self, entries: dict[str, dict[str, str]]) -> None:
+        """Write the lock atomically (the caller holds the flock). Raises OSError."""
+        descriptor, temporary = tempfile.mkstemp(prefix=".lock-", dir=self.path.parent)
         try:
-            descriptor, temporary = tempfile.mkstemp(prefix=".lock-", dir=self.path.parent)
             with os.fdopen(descriptor, "w") as stream:
-                json.dump(self._entries, stream, sort_keys=True)
+                json.dump(entries, stream, sort_keys=True)
             os.replace(temporary, self.path)
-        except OSError as exc:
-            log.warning("could not write the wheel lock %s: %s", self.path, exc)
+        except OSError:
+            Path(temporary).unlink(missing_ok=True)
+            raise

@@ -21,6 +21,7 @@ from workers.index import AnswerCache, Candidate, IndexUnavailable, PipIndex, ca
 from workers.packages import PackageInstaller
 from workers.site import CURRENT, SiteConflict, SiteDir, copy_file
 from workers.store import STORE_EPOCH_S, PackageStore, StoreError, file_sha256
+from workers.wheel_lock import WheelLock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -313,3 +314,18 @@ def test_a_file_and_a_directory_of_the_same_name_are_a_site_conflict(tmp_path: P
     with pytest.raises(SiteConflict):
         site.install({"second": second})
     assert site.current == before and sorted(p.name for p in site.root.iterdir()) == [CURRENT, before.name]
+
+
+def test_two_workers_sharing_a_cache_keep_each_others_lock_entries(tmp_path: Path) -> None:
+    cache = tmp_path / "wheels"
+    cache.mkdir()
+    first, second = WheelLock(cache), WheelLock(cache)  # loaded before either wrote
+    one = Candidate("more-itertools", Version("10.8.0"), "more_itertools-10.8.0-py3-none-any.whl", "ab" * 32)
+    two = Candidate("toolz", Version("1.2.0"), "toolz-1.2.0-py3-none-any.whl", "cd" * 32)
+    first.record("more-itertools", SpecifierSet(">=10,<12"), one)
+    second.record("toolz", SpecifierSet(">=0.12,<2"), two)
+    fresh = WheelLock(cache)
+    assert fresh.locked("more-itertools", SpecifierSet(">=10,<12")) == one
+    assert fresh.locked("toolz", SpecifierSet(">=0.12,<2")) == two
+    assert first.locked("toolz", SpecifierSet(">=0.12,<2")) == two
+    assert fresh.locked("toolz", SpecifierSet(">=0.12,<3")) is None  # the allowlist changed: not this answer
