@@ -1,6 +1,6 @@
 """PackageStore: each wheel unpacked once, read-only, under the wheel's content hash.
 
-`<root>/sha256-<hex>/` holds what `pip install --no-deps --target` makes of the wheel whose SHA-256 is
+`<root>/sha256-<hex>.<LAYOUT>/` holds what `pip install --no-deps --target` makes of the wheel whose SHA-256 is
 <hex>, with every file 0444 and every directory 0555 and every file's modification and access time set
 to STORE_EPOCH_S (so a copy of it tells nobody when some tenant first unpacked the wheel). Its modules are
 byte-compiled against their content hash, not their time (unchecked-hash .pyc files: an import never
@@ -28,6 +28,8 @@ from workers.deadline import Deadline, DeadlinePassed
 
 log = logging.getLogger(__name__)
 
+# How a tree is made; trees of an earlier layout (real file times, time-checked .pyc) are never used.
+LAYOUT = "v2"
 STORE_EPOCH_S = 315_532_800  # 1980-01-01T00:00:00Z, the earliest time a wheel (zip) can hold
 STALE_AFTER_S = 3600  # a .staging-*/.download-* directory this old was left by a crashed worker
 FILE_MODE = 0o444
@@ -62,7 +64,7 @@ class PackageStore:
 
     def tree(self, wheel: Path, deadline: Deadline) -> Path:
         """The store's read-only tree of this wheel, unpacking it first (within deadline) if no worker has yet."""
-        target = self.root / f"sha256-{self.digest(wheel)}"
+        target = self.root / f"sha256-{self.digest(wheel)}.{LAYOUT}"
         if target.is_dir():
             return target
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))

@@ -20,7 +20,7 @@ from workers.deadline import Deadline
 from workers.index import AnswerCache, Candidate, IndexUnavailable, PipIndex, candidate_of, wheel_filename_of
 from workers.packages import PackageInstaller
 from workers.site import CURRENT, SiteConflict, SiteDir, copy_file
-from workers.store import STORE_EPOCH_S, PackageStore, StoreError, file_sha256
+from workers.store import LAYOUT, STORE_EPOCH_S, PackageStore, StoreError, file_sha256
 from workers.wheel_lock import WheelLock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ def installer(tmp_path: Path, index: FakeIndex) -> PackageInstaller:
 def test_a_wheel_is_unpacked_once_read_only_under_its_hash(installer: PackageInstaller, index: FakeIndex) -> None:
     plan = installer.plan(["more-itertools==10.0.0"], {})
     tree = installer.trees(plan)["more-itertools"]
-    assert tree.name == f"sha256-{file_sha256(plan.wheels[0])}"
+    assert tree.name == f"sha256-{file_sha256(plan.wheels[0])}.{LAYOUT}"
     for path in [tree, *tree.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o555 if path.is_dir() else 0o444), (path, oct(mode))
