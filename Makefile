@@ -36,8 +36,9 @@ integration: venv image
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
+	@bash deploy/scripts/ensure_bench_tools.sh
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/bench.py --workers 1
-	$(PY) bench/bench.py --workers 2 --sessions 0
 
 lint: venv
 	$(VENV)/bin/ruff check .
