@@ -121,7 +121,7 @@ def main() -> None:
             ("numpy_c1", lambda: bench.wrk(NUMPY, '"stdout":"45\\n"', connections=1, seconds=args.seconds)),
             ("numpy_c16", lambda: bench.wrk(NUMPY, '"stdout":"45\\n"', connections=16, seconds=args.seconds)),
             ("session_create", lambda: bench.session_create(max(args.requests // 10, 10))),
-            ("session_burst20", lambda: (bench.wait_for_spare(pool_size), bench.session_burst(20))[1]),
+            ("session_burst20", lambda: (bench.wait_for_settled_pool(), bench.session_burst(20))[1]),
             ("in_session", lambda: bench.in_session(args.requests)),
             ("sse_first_stdout", lambda: bench.sse_first_stdout(max(args.requests // 3, 10))),
             ("after_idle_c16", lambda: (time.sleep(args.idle),

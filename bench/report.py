@@ -92,7 +92,8 @@ def plot(report: dict[str, Any], out: Path) -> None:
     tput_ax.set_ylabel("executions / min")
     tput_ax.set_title("Throughput vs clients (run 1)")
     tput_ax.grid(True, alpha=0.3)
-    tput_ax.legend()
+    if tput_ax.lines:
+        tput_ax.legend()
 
     names = [name for name, runs in scenarios.items() if runs.get("run1", {}).get("cpu")]
     bottoms = [0.0] * len(names)

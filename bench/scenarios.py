@@ -104,6 +104,21 @@ class Bench:
                 raise TimeoutError("the session pool did not refill")
             time.sleep(0.05)
 
+    def wait_for_settled_pool(self, timeout_s: float = 180) -> int:
+        """Wait until every worker's session pool holds its (demand-following) size, all started; returns it."""
+        since_ms = int(time.time() * 1000)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            names = [n.decode() for n in self.redis.smembers("penny:workers")]
+            infos = [json.loads(raw) for raw in self.redis.mget([f"penny:worker:{n}" for n in names]) if raw]
+            pools = [info["sessionPool"] for info in infos if info["heartbeatMs"] > since_ms]
+            if pools and len(pools) == len(infos) and all(
+                    int(p["idle"]) >= int(p["size"]) and int(p["starting"]) == 0 for p in pools):
+                return sum(int(p["size"]) for p in pools)
+            if time.monotonic() > deadline:
+                raise TimeoutError("the session pool did not settle")
+            time.sleep(0.1)
+
     def create_session(self) -> str:
         response = self.post("/sessions", {})
         if response.status_code != 201:
