@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system lint typecheck clean
+.PHONY: run test unit integration bench profile image system lint typecheck clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: venv image
 	@bash deploy/scripts/ensure_bench_tools.sh
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/bench.py --workers 1
+
+profile: venv image
+	@bash deploy/scripts/ensure_bench_tools.sh
+	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q -e '.[dev,bench]'
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) bench/profile.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
