@@ -273,6 +273,8 @@ class Settings:
     session_idle_timeout: int = 30 * 60 * 1000
     max_sessions_per_host: int = 50
     session_pool_size: int = 2
+    # The session pool follows demand (the busiest 5 s of creates in the last 2 minutes) up to this size.
+    session_pool_max_size: int = 24
     session_preload_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
     # Packages: the policies directory, the worker host's wheel cache, and where each sandbox's installed
@@ -352,6 +354,7 @@ class Settings:
             "session_idle_timeout": lambda n, r: _int(n, r, minimum=1000),
             "max_sessions_per_host": lambda n, r: _int(n, r, minimum=0),
             "session_pool_size": lambda n, r: _int(n, r, minimum=1),
+            "session_pool_max_size": lambda n, r: _int(n, r, minimum=1),
             "session_preload_modules": _modules,
             "log_level": lambda n, r: _str(n, r).upper(),
             "policy_dir": _str,

@@ -35,6 +35,7 @@ from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
 from workers.metrics import WorkerMetrics
 from workers.packages import PackageInstaller
 from workers.pool import SandboxPool
+from workers.pool_demand import DemandTracker
 from workers.probe import start_probe
 from workers.runner import JobRunner
 from workers.sandbox import Sandbox
@@ -65,8 +66,13 @@ class WorkerHost:
         self.sessions = SessionStore(self._redis, self.store, retention_s=settings.job_retention_seconds)
         self.pool = SandboxPool(self._start_sandbox, size=settings.pool_size,
                                 max_jobs=settings.container_max_jobs)
-        self.session_pool = SandboxPool(self._start_session_sandbox, size=settings.session_pool_size,
-                                        max_jobs=settings.container_max_jobs)
+        # Sessions come in bursts: their pool follows demand between SESSION_POOL_SIZE and
+        # SESSION_POOL_MAX_SIZE, never past the sessions this host may still open.
+        self.session_pool = SandboxPool(
+            self._start_session_sandbox, size=settings.session_pool_size, max_jobs=settings.container_max_jobs,
+            demand=DemandTracker(minimum=settings.session_pool_size,
+                                 maximum=max(settings.session_pool_size, settings.session_pool_max_size)),
+            ceiling=lambda: settings.max_sessions_per_host - self.session_manager.count())
         self.metrics = WorkerMetrics(settings.worker_name)
         self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)),
                                           Path(settings.wheel_cache_dir),
@@ -100,7 +106,7 @@ class WorkerHost:
         """Remove our leftovers, start filling the pool, announce ourselves, then start the threads."""
         self.remove_leftover_containers()
         self.pool.start()
-        self.session_pool.start(refill_threads=1)
+        self.session_pool.start(refill_threads=2)
         self._beat()
         if self.settings.worker_metrics_port:
             self._probe = start_probe(self.settings.worker_metrics_port, self.metrics.registry, self.is_alive)
@@ -163,6 +169,7 @@ class WorkerHost:
                 for session_id in lost_sessions:
                     log.warning("session %s: its worker is gone; session lost", session_id)
                 self.session_manager.maintain()
+                self.session_pool.maintain()
                 self.registry.forget_silent(has_sessions=lambda name: self.sessions.count_of_worker(name) > 0)
                 self._beats += 1
                 if self._beats % RESOURCE_SAMPLE_EVERY == 0:
