@@ -10,7 +10,7 @@ import re
 import sys
 import traceback
 
-from sandbox_runtime import decoding, protocol
+from sandbox_runtime import decoding, files, protocol
 from sandbox_runtime.supervisor import Supervisor
 
 STDIN_FD = 0
@@ -78,6 +78,11 @@ def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool
                     return
         elif isinstance(request, protocol.Ping):
             _emit(protocol.Pong())
+        elif isinstance(request, protocol.Restart):
+            _emit(supervisor.restart(request))
+        elif isinstance(request, protocol.FileList | protocol.FileRead | protocol.FileWrite | protocol.FileDelete):
+            # Between requests only (one at a time): the supervisor itself, never the user's kernel.
+            _emit(files.handle(wipe_paths[0], request))
         # a cancel that arrives after its job ended is moot
 
 
