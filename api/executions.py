@@ -57,7 +57,7 @@ def _parse_request(services: Services) -> ExecutionRequest:
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
                             variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant(),
                             key_id=current_key_id(), plot_formats=tuple(dict.fromkeys(data["plotFormats"])),
-                            packages=tuple(packages), findings=findings)
+                            packages=tuple(packages), findings=findings, stdin=data["stdin"])
 
 
 def check_packages(services: Services, specs: list[str]) -> list[str]:

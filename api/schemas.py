@@ -6,6 +6,7 @@ import functools
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+MAX_STDIN_CHARS = 2**20  # sandbox_runtime.protocol.MAX_STDIN_CHARS
 _IDENTIFIER = validate.Regexp(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
                               error="variable names must be Python identifiers not starting with '__'")
 
@@ -28,6 +29,8 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         plotFormats = fields.List(fields.String(validate=validate.OneOf(["png", "svg"])),  # noqa: N815
                                   load_default=lambda: ["png"], validate=validate.Length(min=1, max=2))
         strict = fields.Boolean(load_default=False)
+        stdin = fields.String(load_default="", validate=validate.Length(max=MAX_STDIN_CHARS,
+                              error=f"stdin is at most {MAX_STDIN_CHARS} characters"))
 
         @validates("code")
         def _code_not_blank(self, value: str, **_: object) -> None:

@@ -74,6 +74,15 @@ class ExecutionRequest:
     packages: tuple[str, ...] = ()
     force_packages: bool = False
     findings: tuple[dict[str, Any], ...] = ()  # the static analysis's findings, returned with the result
+    stdin: str = ""  # what input() and sys.stdin read
+    # A session operation instead of code (core.session_files): {"op": "restart"} or a file operation
+    # {"op": "files.list" | "files.get" | "files.put" | "files.delete", "path", ("transfer", "size")}.
+    session_op: dict[str, Any] | None = None
+
+    @property
+    def is_execution(self) -> bool:
+        """Whether this request runs code (a session counts these; installs, variables, files do not)."""
+        return bool(self.code.strip()) and self.session_op is None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

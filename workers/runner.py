@@ -20,6 +20,7 @@ from workers.monitor import ResourceMonitor
 from workers.packages import PackageInstaller, ResolutionError
 from workers.pool import SandboxPool
 from workers.sandbox import Sandbox, failure_done, with_state
+from workers.session_files import SessionOps
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,9 @@ class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
     def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics,
-                 installer: PackageInstaller) -> None:
+                 installer: PackageInstaller, *, session_ops: SessionOps | None = None) -> None:
         self._settings = settings
+        self._session_ops = session_ops
         self._store = store
         self._pool = pool
         self._metrics = metrics
@@ -91,11 +93,12 @@ class JobRunner:
         return True
 
     def run(self, job_id: str, *, sandbox: Sandbox | None = None,
-            before_finish: Callable[[ExecutionResult], None] | None = None) -> ExecutionResult | None:
+            before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None = None
+            ) -> ExecutionResult | None:
         """Run one job to its end and store its result; None if it was no longer queued.
 
         Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`, and
-        before_finish(result) updates the session before the client can see the result. Whatever fails
+        before_finish(result, request) updates the session before the client can see the result. Whatever fails
         in our own machinery, a claimed job ends: an unexpected exception ends it `error` (InternalError,
         the traceback only in the log) and a session's sandbox is destroyed (the session is then lost).
         """
@@ -122,16 +125,17 @@ class JobRunner:
                     sandbox.destroy()  # its interpreter's state is unknown now
                 result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
                                       queued_ms=started_ms - created_ms)
-            self._finish(result, before_finish)
+            self._finish(result, request, before_finish)
             return result
         finally:
             with self._lock:
                 self._active.pop(job_id, None)
 
-    def _finish(self, result: ExecutionResult, before_finish: Callable[[ExecutionResult], None] | None) -> None:
+    def _finish(self, result: ExecutionResult, request: ExecutionRequest,
+                before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None) -> None:
         if before_finish is not None:
             try:
-                before_finish(result)
+                before_finish(result, request)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
         self._store.finish(result)
@@ -163,6 +167,16 @@ class JobRunner:
     def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
                     active: ActiveJob) -> Outcome:
         outcome = Outcome(failure_done(job_id, "error", *INTERNAL_ERROR))
+        if request.session_op is not None:
+            if self._session_ops is None:
+                raise SandboxError("this worker cannot run session operations")
+            try:
+                outcome.done = self._session_ops.run(sandbox, job_id, request.session_op)
+            except SandboxError as exc:
+                sandbox.destroy()  # it broke the protocol or stopped answering: the session is lost
+                outcome.done = with_state(failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}"),
+                                          "lost")
+            return outcome
 
         def on_output(stream: str, text: str) -> None:
             (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
@@ -187,7 +201,7 @@ class JobRunner:
                                 variables=request.variables, output_limit_bytes=self._settings.output_limit_bytes,
                                 plot_formats=tuple(request.plot_formats),
                                 max_plot_bytes=self._settings.max_plot_bytes,
-                                max_plots_bytes=self._settings.max_plots_bytes)
+                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin)
         try:
             if not active.start_on(sandbox, message):
                 outcome.done = failure_done(job_id, "cancelled", "Cancelled", "cancelled before it started")
