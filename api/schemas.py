@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import functools
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 MAX_STDIN_CHARS = 2**20  # sandbox_runtime.protocol.MAX_STDIN_CHARS
 _IDENTIFIER = validate.Regexp(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
                               error="variable names must be Python identifiers not starting with '__'")
+
+
+MAX_INPUT_FILES = 100
+
+
+class InputFileSchema(Schema):
+    """One file of an execute's `files`: written to /workspace/{path} before the code runs."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    content = fields.String(load_default=None)  # base64
+    text = fields.String(load_default=None)
+
+    @validates_schema
+    def _one_of_content_or_text(self, data: dict[str, object], **_: object) -> None:
+        if (data.get("content") is None) == (data.get("text") is None):
+            raise ValidationError("give either content (base64) or text")
 
 
 @functools.lru_cache(maxsize=8)
@@ -31,6 +50,10 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         strict = fields.Boolean(load_default=False)
         stdin = fields.String(load_default="", validate=validate.Length(max=MAX_STDIN_CHARS,
                               error=f"stdin is at most {MAX_STDIN_CHARS} characters"))
+        files = fields.List(fields.Nested(InputFileSchema), load_default=list,
+                            validate=validate.Length(max=MAX_INPUT_FILES))
+        outputFiles = fields.List(fields.String(validate=validate.Length(min=1, max=4096)),  # noqa: N815
+                                  load_default=list, validate=validate.Length(max=20))
 
         @validates("code")
         def _code_not_blank(self, value: str, **_: object) -> None:
@@ -84,6 +107,7 @@ class ExecutionResultSchema(Schema):
     sessionState = fields.String(required=True, allow_none=True, validate=validate.OneOf(["kept", "lost"]))  # noqa: N815
     packages = fields.Dict(required=True, allow_none=True)
     findings = fields.List(fields.Dict(), required=True)
+    files = fields.List(fields.Dict(), load_default=list)  # outputFiles' matches: {path, size, content (base64)}
 
 
 class JobSchema(Schema):

@@ -10,14 +10,16 @@ checked here (the API's 400) and again, against the file system itself, inside t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import uuid
-from typing import cast
+from typing import Any, cast
 
 import redis
 
 from core import keys
-from core.errors import ValidationFailed
+from core.errors import PayloadTooLarge, ValidationFailed
 
 TRANSFER_TTL_S = 300
 MAX_PATH_CHARS = 4096
@@ -50,6 +52,31 @@ def check_path(path: str, *, allow_root: bool = False) -> str:
     if not parts and not allow_root:
         raise ValidationFailed("a file path is required", details={"path": path})
     return "/".join(parts)
+
+
+def check_pattern(pattern: str) -> str:
+    """An outputFiles glob, checked like a path (`*`, `?` and `**` are plain characters to check_path)."""
+    return check_path(pattern)
+
+
+def input_files(files: list[dict[str, Any]], *, max_file_bytes: int) -> tuple[dict[str, Any], ...]:
+    """An execute's `files` as the worker writes them: [{path, content (base64)}], each path checked and
+    each file at most max_file_bytes (413)."""
+    checked = []
+    for item in files:
+        path = check_path(item["path"])
+        if item.get("text") is not None:
+            data = item["text"].encode()
+        else:
+            try:
+                data = base64.b64decode(item["content"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationFailed(f"files: the content of {path} is not base64", details={"path": path}) from None
+        if len(data) > max_file_bytes:
+            raise PayloadTooLarge(f"files: {path} has {len(data)} bytes; the limit is {max_file_bytes} (maxFileSize)",
+                                  details={"path": path, "size": len(data), "maxFileSize": max_file_bytes})
+        checked.append({"path": path, "content": base64.b64encode(data).decode()})
+    return tuple(checked)
 
 
 class FileTransfers:

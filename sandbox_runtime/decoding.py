@@ -20,6 +20,7 @@ from sandbox_runtime.protocol import (
     MAX_NAME_CHARS,
     MAX_NOTES,
     MAX_PATH_CHARS,
+    MAX_PATTERNS,
     MAX_STDIN_CHARS,
     MAX_TEXT_CHARS,
     MAX_TRACEBACK_LINES,
@@ -35,6 +36,7 @@ from sandbox_runtime.protocol import (
     Exec,
     Fatal,
     FileDelete,
+    FileFind,
     FileList,
     FileRead,
     FileReply,
@@ -47,6 +49,7 @@ from sandbox_runtime.protocol import (
     Pong,
     ProtocolError,
     Ready,
+    Release,
     Request,
     Reset,
     Restart,
@@ -211,6 +214,14 @@ def decode_request(line: bytes) -> Request:
         return Ping()
     if op == "restart":
         return Restart(_str(data, "id", MAX_NAME_CHARS))
+    if op == "release":
+        return Release()
+    if op == "file_find":
+        patterns = data.get("patterns")
+        if (not isinstance(patterns, list) or len(patterns) > MAX_PATTERNS
+                or not all(isinstance(p, str) and len(p) <= MAX_PATH_CHARS for p in patterns)):
+            raise ProtocolError(f"file_find.patterns: at most {MAX_PATTERNS} strings expected")
+        return FileFind(_str(data, "id", MAX_NAME_CHARS), tuple(patterns))
     if op in ("file_list", "file_read", "file_write", "file_delete"):
         return _file_request(op, data)
     if op != "exec":
@@ -224,7 +235,7 @@ def decode_request(line: bytes) -> Request:
                 variables=variables, plot_formats=tuple(str(f) for f in formats),
                 max_plot_bytes=_int({"v": data.get("max_plot_bytes", Exec.max_plot_bytes)}, "v"),
                 max_plots_bytes=_int({"v": data.get("max_plots_bytes", Exec.max_plots_bytes)}, "v"),
-                stdin=_str({"stdin": data.get("stdin", "")}, "stdin", MAX_STDIN_CHARS))
+                stdin=_str({"stdin": data.get("stdin", "")}, "stdin", MAX_STDIN_CHARS), hold=_bool(data, "hold"))
 
 
 def _file_request(op: str, data: dict[str, Any]) -> FileList | FileRead | FileWrite | FileDelete:
@@ -253,7 +264,7 @@ def _file_reply(data: dict[str, Any]) -> FileReply:
             raise ProtocolError("file.entries: {name, type, size, mtime} expected")
         if entry["type"] not in FILE_TYPES:
             raise ProtocolError("file.entries: unknown type")
-        checked.append({"name": _str(entry, "name", MAX_NAME_CHARS), "type": entry["type"],
+        checked.append({"name": _str(entry, "name", MAX_PATH_CHARS), "type": entry["type"],
                         "size": _int(entry, "size"), "mtime": _int(entry, "mtime")})
     return FileReply(id=_str(data, "id", MAX_NAME_CHARS), error=error, message=_str(data, "message"),
                      entries=tuple(checked), truncated=_bool(data, "truncated"),

@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from typing import Any
@@ -237,6 +238,47 @@ def delete(root: str, request: protocol.FileDelete) -> protocol.FileReply:
     return protocol.FileReply(id=request.id)
 
 
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob over relative paths as a regex: `**/` any directories (none too), `**` anything, `*` and `?`
+    within one name."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            char = pattern[i]
+            out.append("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char))
+            i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def find(root: str, request: protocol.FileFind) -> protocol.FileReply:
+    """The regular files under root whose relative path matches a pattern, by path (links not followed)."""
+    matchers = [_glob_regex(check) for check in ("/".join(split_path(p)) for p in request.patterns) if check]
+    entries: list[dict[str, Any]] = []
+    truncated = False
+    for directory, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            relative = os.path.relpath(path, root)
+            if not any(m.match(relative) for m in matchers):
+                continue
+            with contextlib.suppress(OSError):
+                info = os.lstat(path)
+                if stat.S_ISREG(info.st_mode):
+                    if len(entries) >= protocol.MAX_DIR_ENTRIES or len(relative) > protocol.MAX_PATH_CHARS:
+                        truncated = True
+                        continue
+                    entries.append({"name": relative, "type": "file", "size": info.st_size,
+                                    "mtime": int(info.st_mtime * 1000)})
+    return protocol.FileReply(id=request.id, entries=tuple(entries), truncated=truncated)
+
+
 def handle(root: str, request: protocol.FileRequest) -> protocol.FileReply:
     """Answer one file request; a refusal is a reply with its code, never an exception."""
     try:
@@ -246,6 +288,8 @@ def handle(root: str, request: protocol.FileRequest) -> protocol.FileReply:
             return read_file(root, request)
         if isinstance(request, protocol.FileWrite):
             return write_file(root, request)
+        if isinstance(request, protocol.FileFind):
+            return find(root, request)
         return delete(root, request)
     except FileRefused as refused:
         return protocol.FileReply(id=request.id, error=refused.code, message=str(refused)[:protocol.MAX_TEXT_CHARS])

@@ -2,8 +2,8 @@
 
 Framing is one JSON object per line (json.dumps never emits a raw newline). Three links use it:
 
-- worker -> runtime (the container's stdin): `Exec`, `Cancel`, `Ping`, `Restart`, and the file requests
-  of sandbox_runtime.files (`FileList`, `FileRead`, `FileWrite`, `FileDelete`);
+- worker -> runtime (the container's stdin): `Exec`, `Cancel`, `Ping`, `Restart`, `Release`, and the file
+  requests of sandbox_runtime.files (`FileList`, `FileRead`, `FileWrite`, `FileDelete`, `FileFind`);
 - runtime -> worker (the container's stdout): `Ready`, `Output`, `Plot`, `Display`, `Done`, `Pong`,
   `Reset`, `Fatal`, and `FileReply`;
 - kernel -> supervisor (the kernel's result pipe, which user code can write to as well): `Started`,
@@ -76,6 +76,8 @@ class Exec:
     max_plot_bytes: int = 5 * 2**20
     max_plots_bytes: int = 20 * 2**20
     stdin: str = ""  # what input() and sys.stdin read; past its end input() raises EOFError
+    # Stateless: after `done`, keep the workspace for file requests until `release` (its output files).
+    hold: bool = False
 
     def to_message(self) -> dict[str, Any]:
         return {"op": "exec", **asdict(self), "plot_formats": list(self.plot_formats)}
@@ -159,8 +161,30 @@ class FileDelete:
         return {"op": "file_delete", "id": self.id, "path": self.path}
 
 
-FileRequest = FileList | FileRead | FileWrite | FileDelete
-Request = Exec | Cancel | Ping | Restart | FileList | FileRead | FileWrite | FileDelete
+@dataclass(frozen=True)
+class FileFind:
+    """The regular files under the workspace whose relative path matches one of `patterns` (globs: `*`
+    and `?` within a name, `**` across directories); links are not followed. Answered with their entries,
+    each `name` the relative path."""
+
+    id: str
+    patterns: tuple[str, ...]
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "file_find", "id": self.id, "patterns": list(self.patterns)}
+
+
+@dataclass(frozen=True)
+class Release:
+    """A held stateless request is over: reset the sandbox now (answered with `reset`)."""
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "release"}
+
+
+MAX_PATTERNS = 20
+FileRequest = FileList | FileRead | FileWrite | FileDelete | FileFind
+Request = Exec | Cancel | Ping | Restart | Release | FileList | FileRead | FileWrite | FileDelete | FileFind
 
 
 # -- events (runtime -> worker) ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.utils import parse_wheel_filename
@@ -67,6 +67,7 @@ class Outcome:
     plots: list[dict[str, Any]] = field(default_factory=list)
     displays: list[dict[str, Any]] = field(default_factory=list)
     packages: dict[str, Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
 
 
 class JobRunner:
@@ -197,13 +198,32 @@ class JobRunner:
             if not request.code.strip():
                 outcome.done = protocol.Done(id=job_id, status="success", state="kept")
                 return outcome
+        hold = bool(request.output_files) and request.session_id is None
+        if request.files or request.output_files:
+            if self._session_ops is None:
+                raise SandboxError("this worker cannot move files")
+            try:
+                refused = self._session_ops.write_inputs(sandbox, job_id, request.files)
+            except SandboxError as exc:
+                sandbox.destroy()
+                if request.session_id is None and not request.packages:
+                    raise _NotStarted(str(exc)) from exc
+                outcome.done = failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}")
+                return outcome
+            if refused is not None:
+                if request.session_id is None:
+                    sandbox.healthy = False  # files were written and no reset follows: replace it
+                outcome.done = with_state(refused, "kept") if request.session_id else refused
+                return outcome
         message = protocol.Exec(id=job_id, code=request.code, timeout_ms=request.timeout_ms,
                                 variables=request.variables, output_limit_bytes=self._settings.output_limit_bytes,
                                 plot_formats=tuple(request.plot_formats),
                                 max_plot_bytes=self._settings.max_plot_bytes,
-                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin)
+                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin, hold=hold)
         try:
             if not active.start_on(sandbox, message):
+                if request.files and request.session_id is None:
+                    sandbox.healthy = False  # its input files are there and no reset follows: replace it
                 outcome.done = failure_done(job_id, "cancelled", "Cancelled", "cancelled before it started")
                 return outcome
         except SandboxError as exc:
@@ -218,6 +238,14 @@ class JobRunner:
 
         with ResourceMonitor(sandbox.container_id, on_sample):
             outcome.done = sandbox.collect(message, on_output, on_rich)
+        if request.output_files and sandbox.healthy and self._session_ops is not None:
+            try:
+                outcome.files, notes = self._session_ops.collect_outputs(sandbox, job_id, request.output_files)
+            except SandboxError as exc:
+                notes = [f"outputFiles: the sandbox failed while they were read ({exc})"]
+            outcome.done = replace(outcome.done, notes=(*outcome.done.notes, *notes)[:protocol.MAX_NOTES])
+        if hold and sandbox.healthy:
+            sandbox.release()  # reset now: the pool confirms it before the sandbox's next job
         return outcome
 
     def install_packages(self, sandbox: Sandbox, specs: list[str], *, force: bool = False) -> dict[str, Any]:
@@ -256,6 +284,7 @@ class JobRunner:
             displays=outcome.displays,
             notes=list(done.notes),
             packages=outcome.packages,
+            files=outcome.files,
             findings=[*request.findings, *([{**done.violation, "source": "runtime", "severity": "error"}]
                                             if done.violation else [])],
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.

@@ -183,6 +183,13 @@ class Sandbox:
         self.destroy()
         return False
 
+    def release(self) -> None:
+        """End a held stateless request (its output files were read): the runtime resets the sandbox now."""
+        try:
+            self._channel.send(protocol.Release())
+        except ChannelClosed:
+            self.healthy = False
+
     def request_cancel(self) -> None:
         """Ask the runtime to kill the running code (from the cancel listener's thread)."""
         try:

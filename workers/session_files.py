@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # How long the runtime may take to answer one file request (a chunk of at most FILE_CHUNK_BYTES) or a restart.
 CALL_TIMEOUT_S = 30.0
+MAX_OUTPUT_FILES = 100
 
 
 def _error(job_id: str, error_type: str, message: str, **details: Any) -> protocol.Done:
@@ -77,6 +78,45 @@ class SessionOps:
                 details["maxTotalStorage"] = self._settings.workspace_size_bytes
             return _error(job_id, ERROR_TYPES[code], refused.reply.message or code, **details)
 
+    def write_inputs(self, sandbox: Sandbox, job_id: str, files: tuple[dict[str, Any], ...]) -> protocol.Done | None:
+        """Write an execute's `files` into the workspace before its code; an `error` done if one is refused."""
+        for item in files:
+            data = base64.b64decode(item["content"])
+            path = str(item["path"])
+            try:
+                self._write(sandbox, job_id, path, data)
+            except _Refused as refused:
+                code = refused.reply.error or "io"
+                return _error(job_id, ERROR_TYPES[code], f"files: {path} was not written ({refused.reply.message})",
+                              path=path, reason=code)
+        return None
+
+    def collect_outputs(self, sandbox: Sandbox, job_id: str,
+                        patterns: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The workspace files matching patterns, within max_file_size_bytes in all: ([{path, size, content
+        (base64)}], notes on what was left out)."""
+        budget = self._settings.max_file_size_bytes
+        found = self._call(sandbox, protocol.FileFind(job_id, patterns))
+        files: list[dict[str, Any]] = []
+        notes = ["outputFiles: more files matched than could be listed; some were left out"] if found.truncated else []
+        for entry in found.entries:
+            path, size = str(entry["name"]), int(entry["size"])
+            if len(files) >= MAX_OUTPUT_FILES or size > budget:
+                notes.append(f"outputFiles: {path} ({size} bytes) was left out: over the limit of "
+                             f"{MAX_OUTPUT_FILES} files and {self._settings.max_file_size_bytes} bytes in all")
+                continue
+            try:
+                data = self._read(sandbox, job_id, path, budget)
+            except _Refused as refused:
+                notes.append(f"outputFiles: {path} could not be read ({refused.reply.message})")
+                continue
+            if data is None:
+                notes.append(f"outputFiles: {path} changed or grew past the limit while it was read; left out")
+                continue
+            budget -= len(data)
+            files.append({"path": path, "size": len(data), "content": base64.b64encode(data).decode()})
+        return files, notes[:protocol.MAX_NOTES // 2]
+
     def _call(self, sandbox: Sandbox, request: protocol.FileRequest) -> protocol.FileReply:
         reply = sandbox.call(request, CALL_TIMEOUT_S)
         assert isinstance(reply, protocol.FileReply)
@@ -89,8 +129,9 @@ class SessionOps:
         return _success(job_id, f"{len(reply.entries)} entries",
                         {"path": path, "entries": list(reply.entries), "truncated": reply.truncated})
 
-    def _get(self, sandbox: Sandbox, job_id: str, path: str) -> protocol.Done:
-        limit = self._settings.max_file_size_bytes
+    def _read(self, sandbox: Sandbox, job_id: str, path: str, limit: int) -> bytes | None:
+        """The regular file's bytes, read chunk by chunk and counted here; None if it is over limit or
+        changed while it was read."""
         chunks: list[bytes] = []
         received = 0
         size: int | None = None
@@ -99,18 +140,25 @@ class SessionOps:
             if size is None:
                 size = reply.size
                 if size > limit:
-                    return _error(job_id, "FileTooLarge", f"the file has {size} bytes; the limit is {limit}",
-                                  path=path, size=size, maxFileSize=limit)
+                    return None
             try:
                 chunk = base64.b64decode(reply.data, validate=True)
             except (binascii.Error, ValueError):
                 raise SandboxError("the sandbox sent a chunk that is not base64") from None
             if reply.size != size or not chunk or received + len(chunk) > size:
-                return _error(job_id, "FileError", "the file changed while it was read", path=path)
+                return None
             chunks.append(chunk)
             received += len(chunk)
-        transfer = self._transfers.put(b"".join(chunks))
-        return _success(job_id, f"{path} ({received} bytes)", {"path": path, "size": received, "transfer": transfer})
+        return b"".join(chunks)
+
+    def _get(self, sandbox: Sandbox, job_id: str, path: str) -> protocol.Done:
+        limit = self._settings.max_file_size_bytes
+        data = self._read(sandbox, job_id, path, limit)
+        if data is None:
+            return _error(job_id, "FileTooLarge", f"the file is over the {limit}-byte limit (or changed while read)",
+                          path=path, maxFileSize=limit)
+        transfer = self._transfers.put(data)
+        return _success(job_id, f"{path} ({len(data)} bytes)", {"path": path, "size": len(data), "transfer": transfer})
 
     def _put(self, sandbox: Sandbox, job_id: str, path: str, transfer: str, size: int) -> protocol.Done:
         data = self._transfers.take(transfer)
@@ -120,7 +168,12 @@ class SessionOps:
         if size > limit:
             return _error(job_id, "FileTooLarge", f"the file has {size} bytes; the limit is {limit}",
                           path=path, size=size, maxFileSize=limit)
-        written = 0
+        self._write(sandbox, job_id, path, data)
+        return _success(job_id, f"{path} ({size} bytes)", {"path": path, "size": size})
+
+    def _write(self, sandbox: Sandbox, job_id: str, path: str, data: bytes) -> None:
+        """Write data to the path in chunks (the total storage checked by the runtime on the first)."""
+        size, written = len(data), 0
         for offset in range(0, max(size, 1), protocol.FILE_CHUNK_BYTES):
             chunk = data[offset:offset + protocol.FILE_CHUNK_BYTES]
             reply = self._call(sandbox, protocol.FileWrite(
@@ -128,4 +181,3 @@ class SessionOps:
             written = reply.size
         if written != size:
             raise SandboxError(f"the sandbox wrote {written} bytes of {size}")
-        return _success(job_id, f"{path} ({size} bytes)", {"path": path, "size": size})

@@ -7,6 +7,7 @@ symlinks and FIFOs on purpose: the container and sandbox_runtime.files are what 
 from __future__ import annotations
 
 import ast
+import base64
 import hashlib
 import io
 import os
@@ -270,3 +271,28 @@ def test_the_session_view_tells_the_truth(api: Api) -> None:
     assert set(view["variables"]) >= {"seed", "y", "z"}
     assert [p.split("==")[0] for p in view["packages"]] == ["tabulate"]
     api.call("DELETE", f"/sessions/{session_id}")
+
+
+def test_a_stateless_execute_takes_files_in_and_returns_the_output_files(api: Api) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
+    result = api.execute(
+        "import os, shutil\nrows = open('/workspace/in/data.csv').read().splitlines()\n"
+        "os.makedirs('/workspace/out/deep', exist_ok=True)\n"
+        "open('/workspace/out/summary.csv', 'w').write(f'rows,{len(rows)}\\n')\n"
+        "shutil.copy('/workspace/image.png', '/workspace/out/deep/copy.png')\n"
+        "open('/workspace/a.csv', 'wb').write(b'a' * 6 * 1024 * 1024)\n"
+        "open('/workspace/b.csv', 'wb').write(b'b' * 6 * 1024 * 1024)\n"
+        "os.symlink('/etc/passwd', '/workspace/out/passwd')\nlen(rows)",
+        files=[{"path": "in/data.csv", "text": "a,b\n1,2\n3,4\n"},
+               {"path": "image.png", "content": base64.b64encode(png).decode()}],
+        outputFiles=["*.csv", "out/**"])
+    assert result["status"] == "success", result["error"]
+    assert result["result"]["repr"] == "3"
+    files = {f["path"]: base64.b64decode(f["content"]) for f in result["files"]}
+    # 10 MiB in all: a.csv fits, b.csv does not (a note says so); never the link
+    assert files == {"a.csv": b"a" * 6 * MIB, "out/summary.csv": b"rows,3\n", "out/deep/copy.png": png}
+    assert any("b.csv" in note and "left out" in note for note in result["notes"]), result["notes"]
+    after = api.execute("import os\nos.listdir('/workspace')")  # the next job starts clean
+    assert after["result"]["repr"] == "[]"
+    refused = api.call("POST", "/execute", json={"code": "1", "files": [{"path": "../x", "text": "no"}]})
+    assert refused.status_code == 400

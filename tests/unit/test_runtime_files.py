@@ -148,3 +148,27 @@ def test_the_worker_refuses_file_replies_out_of_bounds() -> None:
         decoding.decode_event(f'{{"ev":"file","id":"a","entries":[{many}]}}'.encode(), LIMITS)
     with pytest.raises(protocol.ProtocolError):
         decoding.decode_event(b'{"ev":"file","id":"a","error":"whatever"}', LIMITS)
+
+
+def test_a_held_stateless_request_keeps_its_files_until_release(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "tmp").mkdir()
+    rt = Runtime(tmp_path / "ws", tmp_path / "tmp")
+    try:
+        assert write(rt, "in/data.csv", b"a,b\n1,2\n").error is None  # an input file, before the code
+        rt.send({"op": "exec", "code": f"import os\nos.chdir({str(tmp_path / 'ws')!r})\n"
+                 "os.makedirs('out/deep', exist_ok=True)\n"
+                 "open('out/deep/r.csv', 'w').write(open('in/data.csv').read())\nopen('x.txt', 'w').write('x')\n"
+                 "os.symlink('/etc/passwd', 'out/link.csv')",
+                 "timeout_ms": 5000, "output_limit_bytes": 1000, "hold": True})
+        while (event := rt._read())["ev"] != "done":
+            pass
+        assert event["status"] == "success", event
+        found = ask(rt, {"op": "file_find", "patterns": ["*.csv", "out/**"]})
+        assert [e["name"] for e in found.entries] == ["out/deep/r.csv"]  # not the link, nothing under in/
+        assert read(rt, "out/deep/r.csv") == b"a,b\n1,2\n"
+        rt.send({"op": "release"})
+        assert rt._read() == {"ev": "reset", "ok": True, "survivors": []}
+        assert list((tmp_path / "ws").iterdir()) == []
+    finally:
+        rt.close()
