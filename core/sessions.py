@@ -101,14 +101,19 @@ return job
 """
 
 # KEYS: session, session's jobs. ARGV: job key prefix. The job an interrupt is for: the current one while
-# it is queued or running, else the oldest pending one (sent just now, not taken yet); false if none.
+# it is queued or running, else the oldest pending one that has not ended (sent just now, not taken yet;
+# one cancelled while pending stays listed until the session skips it); false if none.
 _INTERRUPT_TARGET = """
-local current = redis.call('HGET', KEYS[1], 'current_job')
-if current then
-  local status = redis.call('HGET', ARGV[1] .. current, 'status')
-  if status == 'queued' or status == 'running' then return current end
+local function live(job)
+  local status = redis.call('HGET', ARGV[1] .. job, 'status')
+  return status == 'queued' or status == 'running'
 end
-return redis.call('LINDEX', KEYS[2], 0)
+local current = redis.call('HGET', KEYS[1], 'current_job')
+if current and live(current) then return current end
+for _, job in ipairs(redis.call('LRANGE', KEYS[2], 0, 99)) do
+  if live(job) then return job end
+end
+return false
 """
 
 
