@@ -34,6 +34,7 @@ class Call:
     wait_s: float = 0.0
     retry: bool | None = None  # None: retry if the method is idempotent
     accept: frozenset[int] = frozenset()  # statuses >= 400 that are answers, not errors (e.g. /health's 503)
+    content: bytes | None = None  # a raw body (a file upload) instead of `body` as JSON
 
     @property
     def retryable(self) -> bool:
@@ -45,8 +46,9 @@ def _segment(value: str) -> str:
 
 
 def _execution_body(code: str, *, timeout_ms: int | None, variables: Mapping[str, Any] | None,
-                    packages: Sequence[str] | None, session_id: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code}
+                    packages: Sequence[str] | None, session_id: str | None,
+                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, **(extra or {})}
     if timeout_ms is not None:
         body["timeout"] = timeout_ms
     if variables:
@@ -63,28 +65,31 @@ def _execution_wait_s(timeout_ms: int | None) -> float:
 
 
 def execute(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-            packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False) -> Call:
-    """POST /execute: answered when the code has ended."""
+            packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False,
+            extra: Mapping[str, Any] | None = None) -> Call:
+    """POST /execute: answered when the code has ended (extra: more body fields, e.g. stdin and files)."""
     return Call("POST", f"{API}/execute", _execution_body(code, timeout_ms=timeout_ms, variables=variables,
-                                                          packages=packages, session_id=session_id),
+                                                          packages=packages, session_id=session_id, extra=extra),
                 wait_s=_execution_wait_s(timeout_ms), retry=retry)
 
 
 def execute_stream(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                    packages: Sequence[str] | None = None, session_id: str | None = None,
-                   retry: bool = False) -> Call:
+                   retry: bool = False, extra: Mapping[str, Any] | None = None) -> Call:
     """POST /execute/stream: the job's events as SSE."""
     return Call("POST", f"{API}/execute/stream",
                 _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                session_id=session_id),
+                                session_id=session_id, extra=extra),
                 headers={"Accept": "text/event-stream"}, retry=retry)
 
 
 def submit(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-           packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False) -> Call:
+           packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False,
+           extra: Mapping[str, Any] | None = None) -> Call:
     """POST /jobs: 202 with the job id at once."""
     return Call("POST", f"{API}/jobs", _execution_body(code, timeout_ms=timeout_ms, variables=variables,
-                                                       packages=packages, session_id=session_id), retry=retry)
+                                                       packages=packages, session_id=session_id, extra=extra),
+                retry=retry)
 
 
 def get_job(job_id: str) -> Call:

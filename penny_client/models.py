@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from penny_client.files import OutputFile
 
 
 class JobStatus(enum.StrEnum):
@@ -193,6 +196,13 @@ class ExecutionResult:
     worker: str | None = None
     session_state: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def files(self) -> tuple[OutputFile, ...]:
+        """The files its outputFiles matched (path and bytes)."""
+        from penny_client.files import output_files
+
+        return output_files(self.raw)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ExecutionResult:

@@ -296,3 +296,42 @@ def test_a_stateless_execute_takes_files_in_and_returns_the_output_files(api: Ap
     assert after["result"]["repr"] == "[]"
     refused = api.call("POST", "/execute", json={"code": "1", "files": [{"path": "../x", "text": "no"}]})
     assert refused.status_code == 400
+
+
+def test_the_sdk_and_the_cli_move_files_interrupt_and_restart(files_cluster: Cluster, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from penny_client import SandboxClient, cli
+
+    with SandboxClient(files_cluster.url, KEY_A) as client, client.session() as session:
+        assert session.files.upload("in/table.csv", "a,b\n1,2\n") == 8
+        assert [(e.name, e.type) for e in session.files.list()] == [("in", "directory")]
+        assert session.run("import pandas as pd\nint(pd.read_csv('/workspace/in/table.csv').b.sum())").result.repr == "2"
+        assert session.files.download("in/table.csv", tmp_path / "t.csv") == b"a,b\n1,2\n"
+        assert (tmp_path / "t.csv").read_bytes() == b"a,b\n1,2\n"
+        session.files.remove("in/table.csv")
+        assert session.files.list("in") == []
+        job = session.submit("import time\nx = 1\ntime.sleep(30)")
+        answer = session.interrupt()
+        assert answer["interrupted"] == job.id and answer["status"] == "cancelled"
+        assert session.run("y = 2").ok
+        info = session.restart()
+        assert info.session_id == session.id and dict(info.variables) == {}
+        out = client.execute("open('/workspace/r.txt', 'w').write(input())", stdin="echo\n",
+                             files={"in.bin": b"\x00\x01"}, output_files=["*.txt"])
+        assert [(f.path, f.content) for f in out.files] == [("r.txt", b"echo")]
+
+        local = tmp_path / "local.txt"
+        local.write_text("from the cli")
+        base = ["--url", files_cluster.url, "--api-key", KEY_A]
+        assert cli.main(["session", "upload", session.id, str(local), "docs/local.txt", *base]) == 0
+        assert cli.main(["session", "ls", session.id, "docs", *base]) == 0
+        assert "local.txt" in capsys.readouterr().out
+        assert cli.main(["session", "download", session.id, "docs/local.txt", str(tmp_path / "back.txt"), *base]) == 0
+        assert (tmp_path / "back.txt").read_text() == "from the cli"
+        source, stdin = tmp_path / "job.py", tmp_path / "stdin.txt"
+        source.write_text("import os\nos.makedirs('out', exist_ok=True)\n"
+                          "open('out/upper.txt', 'w').write(open('data.txt').read().upper() + input())")
+        stdin.write_text("!\n")
+        assert cli.main(["run", str(source), "--stdin", str(stdin), "--file", f"{local}:data.txt",
+                         "--output-file", "out/**", "--output-dir", str(tmp_path / "results"), *base]) == 0
+        assert (tmp_path / "results" / "out" / "upper.txt").read_text() == "FROM THE CLI!"
