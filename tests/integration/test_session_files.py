@@ -305,7 +305,8 @@ def test_the_sdk_and_the_cli_move_files_interrupt_and_restart(files_cluster: Clu
     with SandboxClient(files_cluster.url, KEY_A) as client, client.session() as session:
         assert session.files.upload("in/table.csv", "a,b\n1,2\n") == 8
         assert [(e.name, e.type) for e in session.files.list()] == [("in", "directory")]
-        assert session.run("import pandas as pd\nint(pd.read_csv('/workspace/in/table.csv').b.sum())").result.repr == "2"
+        summed = session.run("import pandas as pd\nint(pd.read_csv('/workspace/in/table.csv').b.sum())")
+        assert summed.result is not None and summed.result.repr == "2"
         assert session.files.download("in/table.csv", tmp_path / "t.csv") == b"a,b\n1,2\n"
         assert (tmp_path / "t.csv").read_bytes() == b"a,b\n1,2\n"
         session.files.remove("in/table.csv")
