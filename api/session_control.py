@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from api.apidoc import Reply, documented
 from api.auth import current_key_id, current_tenant
 from api.context import services as current_services
 from api.executions import CANCEL_WAIT_MS, StillRunning, live_session, owned_session, submit, wait_for_result
+from api.schemas import InterruptSchema, SessionSchema
 from api.services import Services
-from core.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, Overloaded, PayloadTooLarge, Unavailable, ValidationFailed
 from core.models import ExecutionRequest, JobStatus
 from core.session_files import SessionOp
 
@@ -51,6 +53,8 @@ def run_session_op(services: Services, session_id: str, op: dict[str, Any]) -> d
 
 
 @bp.post("/sessions/<session_id>/interrupt")
+@documented(tag="sessions", errors=(Forbidden, NotFound, Conflict),
+            ok=Reply(200, "what was interrupted", InterruptSchema))
 def interrupt_session(session_id: str) -> Response:
     """Stop the session's running execution with KeyboardInterrupt, keeping its namespace (as a notebook's
     interrupt does). One sent just before is stopped too, before or as it starts; queued ones still run."""
@@ -75,6 +79,8 @@ def interrupt_session(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id>/restart")
+@documented(tag="sessions", errors=(Forbidden, NotFound, Conflict, Overloaded),
+            ok=Reply(200, "the session with its new interpreter", SessionSchema))
 def restart_session(session_id: str) -> Response:
     """Replace the session's interpreter (variables gone; files and installed packages kept; same id),
     after the executions sent before it; answers the new session view."""

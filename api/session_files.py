@@ -14,10 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.apidoc import Param, Reply, documented
 from api.context import services as current_services
 from api.executions import live_session
+from api.schemas import FileListSchema, FileUploadedSchema
 from api.session_control import run_session_op
-from core.errors import PayloadTooLarge, Unavailable, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, Overloaded, PayloadTooLarge, Unavailable, ValidationFailed
 from core.session_files import FileTransfers, SessionOp, check_path
 
 bp = Blueprint("session_files", __name__, url_prefix="/api/v1")
@@ -26,7 +28,12 @@ STREAM_CHUNK_BYTES = 65536
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
+_FILE_ERRORS = (Forbidden, NotFound, Conflict, Overloaded, ValidationFailed)
+
+
 @bp.get("/sessions/<session_id>/files")
+@documented(tag="files", errors=_FILE_ERRORS, ok=Reply(200, "the directory's entries, by name", FileListSchema),
+            params=(Param("path", "query", "the directory, relative to /workspace (default: /workspace)"),))
 def list_files(session_id: str) -> Response:
     """The directory `path` (default: /workspace itself): each entry's name, type, size (bytes), mtime."""
     path = check_path(request.args.get("path", ""), allow_root=True)
@@ -64,6 +71,7 @@ def _upload_body(limit: int) -> bytes:
 
 
 @bp.put("/sessions/<session_id>/files/<path:file_path>")
+@documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge), ok=Reply(201, "written", FileUploadedSchema))
 def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     """Write the body (raw bytes, or a multipart form's file) to the path, creating parent directories."""
     services = current_services()
@@ -80,6 +88,9 @@ def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
 
 
 @bp.get("/sessions/<session_id>/files/<path:file_path>")
+@documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge),
+            ok=Reply(200, "the file's bytes (application/octet-stream or the type its name suggests)",
+                     headers={"Content-Length": "bytes", "X-Penny-Job-Id": "the audited job of the download"}))
 def download_file(session_id: str, file_path: str) -> Response:
     """The file's bytes, streamed, with its content type and length."""
     services = current_services()
@@ -102,6 +113,7 @@ def download_file(session_id: str, file_path: str) -> Response:
 
 
 @bp.delete("/sessions/<session_id>/files/<path:file_path>")
+@documented(tag="files", errors=_FILE_ERRORS, ok=Reply(204, "removed"))
 def delete_file(session_id: str, file_path: str) -> tuple[str, int]:
     """Remove the file (or an empty directory)."""
     run_session_op(current_services(), session_id, {"op": SessionOp.FILES_DELETE.value, "path": check_path(file_path)})

@@ -46,8 +46,10 @@ def _segment(value: str) -> str:
 
 
 def _execution_body(code: str, *, timeout_ms: int | None, variables: Mapping[str, Any] | None,
-                    packages: Sequence[str] | None, session_id: str | None,
-                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                    packages: Sequence[str] | None, session_id: str | None, strict: bool | None,
+                    plot_formats: Sequence[str] | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The body of an execution; options left at None are left to the service's defaults (extra: more
+    fields, e.g. stdin, files and outputFiles from penny_client.files.execution_fields)."""
     body: dict[str, Any] = {"code": code, **(extra or {})}
     if timeout_ms is not None:
         body["timeout"] = timeout_ms
@@ -57,6 +59,10 @@ def _execution_body(code: str, *, timeout_ms: int | None, variables: Mapping[str
         body["packages"] = list(packages)
     if session_id is not None:
         body["sessionId"] = session_id
+    if strict is not None:
+        body["strict"] = strict
+    if plot_formats is not None:
+        body["plotFormats"] = list(plot_formats)
     return body
 
 
@@ -65,30 +71,35 @@ def _execution_wait_s(timeout_ms: int | None) -> float:
 
 
 def execute(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-            packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False,
+            packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
+            plot_formats: Sequence[str] | None = None, retry: bool = False,
             extra: Mapping[str, Any] | None = None) -> Call:
-    """POST /execute: answered when the code has ended (extra: more body fields, e.g. stdin and files)."""
-    return Call("POST", f"{API}/execute", _execution_body(code, timeout_ms=timeout_ms, variables=variables,
-                                                          packages=packages, session_id=session_id, extra=extra),
+    """POST /execute: answered when the code has ended (or 202 with the job id after a long queue wait)."""
+    return Call("POST", f"{API}/execute",
+                _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                session_id=session_id, strict=strict, plot_formats=plot_formats, extra=extra),
                 wait_s=_execution_wait_s(timeout_ms), retry=retry)
 
 
 def execute_stream(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                    packages: Sequence[str] | None = None, session_id: str | None = None,
+                   strict: bool | None = None, plot_formats: Sequence[str] | None = None,
                    retry: bool = False, extra: Mapping[str, Any] | None = None) -> Call:
     """POST /execute/stream: the job's events as SSE."""
     return Call("POST", f"{API}/execute/stream",
                 _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                session_id=session_id, extra=extra),
+                                session_id=session_id, strict=strict, plot_formats=plot_formats, extra=extra),
                 headers={"Accept": "text/event-stream"}, retry=retry)
 
 
 def submit(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-           packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False,
+           packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
+           plot_formats: Sequence[str] | None = None, retry: bool = False,
            extra: Mapping[str, Any] | None = None) -> Call:
     """POST /jobs: 202 with the job id at once."""
-    return Call("POST", f"{API}/jobs", _execution_body(code, timeout_ms=timeout_ms, variables=variables,
-                                                       packages=packages, session_id=session_id, extra=extra),
+    return Call("POST", f"{API}/jobs",
+                _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                session_id=session_id, strict=strict, plot_formats=plot_formats, extra=extra),
                 retry=retry)
 
 
@@ -169,3 +180,8 @@ def audit(*, tenant: str | None = None, status: str | None = None, since: str | 
 def health() -> Call:
     """GET /health; its 503 (unhealthy) carries the health body, not an error envelope."""
     return Call("GET", "/health", accept=frozenset({503}))
+
+
+def version() -> Call:
+    """GET /api/v1/version: the service's package and API versions."""
+    return Call("GET", f"{API}/version")

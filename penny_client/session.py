@@ -31,13 +31,15 @@ class Session:
     def __repr__(self) -> str:
         return f"Session({self.id!r})"
 
-    def run(self, code: str, *, timeout_ms: int | None = None,
-            variables: Mapping[str, Any] | None = None, stdin: str | None = None,
+    def run(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+            packages: Sequence[str] | None = None, strict: bool | None = None,
+            plot_formats: Sequence[str] | None = None, stdin: str | None = None,
             files: Mapping[str, FileSource] | None = None, output_files: Sequence[str] | None = None
             ) -> ExecutionResult:
-        """Run code in the session and return its ExecutionResult (stdin, files, output_files: as execute)."""
-        return self._client.execute(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id,
-                                    stdin=stdin, files=files, output_files=output_files)
+        """Run code in the session and return its ExecutionResult (options as SandboxClient.execute)."""
+        return self._client.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                    strict=strict, plot_formats=plot_formats, session_id=self.id, stdin=stdin,
+                                    files=files, output_files=output_files)
 
     @property
     def files(self) -> SessionFiles:
@@ -52,15 +54,19 @@ class Session:
         """A new interpreter for the session: variables gone, files and packages kept."""
         return files_module.restart(self._client, self.id)
 
-    def stream(self, code: str, *, timeout_ms: int | None = None,
-               variables: Mapping[str, Any] | None = None) -> EventStream:
+    def stream(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+               packages: Sequence[str] | None = None, strict: bool | None = None,
+               plot_formats: Sequence[str] | None = None) -> EventStream:
         """Run code in the session; its events as they happen."""
-        return self._client.execute_stream(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+        return self._client.execute_stream(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                           strict=strict, plot_formats=plot_formats, session_id=self.id)
 
-    def submit(self, code: str, *, timeout_ms: int | None = None,
-               variables: Mapping[str, Any] | None = None) -> Job:
+    def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+               packages: Sequence[str] | None = None, strict: bool | None = None,
+               plot_formats: Sequence[str] | None = None) -> Job:
         """Queue code in the session (it runs after the session's earlier jobs); a Job."""
-        return self._client.submit(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+        return self._client.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                   strict=strict, plot_formats=plot_formats, session_id=self.id)
 
     def info(self) -> SessionInfo:
         """The session's status, timestamps, execution count, variables and resource use now."""
