@@ -267,7 +267,9 @@ class Supervisor:
                     continue
                 if interrupted and run.started:
                     remaining = min(remaining, INTERRUPT_REPEAT_S)
-                for key, _ in selector.select(remaining):
+                # The output pipes first: what the code printed before a plot or display (flushed, so in the
+                # pipe first) is relayed first, whatever order epoll reports them in.
+                for key, _ in sorted(selector.select(remaining), key=lambda ready: ready[0].fd not in relays):
                     fd = key.fd
                     if fd in relays:
                         data = os.read(fd, protocol.READ_SIZE)

@@ -172,3 +172,13 @@ def test_a_held_stateless_request_keeps_its_files_until_release(tmp_path: Path) 
         assert list((tmp_path / "ws").iterdir()) == []
     finally:
         rt.close()
+
+
+def test_what_was_printed_before_a_display_is_relayed_before_it(session: Runtime) -> None:
+    for _ in range(20):
+        session.send({"op": "exec", "code": "print('before', flush=True)\ndisplay({'a': 1})",
+                      "timeout_ms": 5000, "output_limit_bytes": 1000})
+        kinds = []
+        while (event := session._read())["ev"] != "done":
+            kinds.append(event["ev"])
+        assert kinds == ["stdout", "display"]
