@@ -52,7 +52,7 @@ def run_session_op(services: Services, session_id: str, op: dict[str, Any]) -> d
                       details=details)
 
 
-@bp.post("/sessions/<session_id>/interrupt")
+@bp.post("/sessions/<id:session_id>/interrupt")
 @documented(tag="sessions", errors=(Forbidden, NotFound, Conflict),
             ok=Reply(200, "what was interrupted", InterruptSchema))
 def interrupt_session(session_id: str) -> Response:
@@ -78,7 +78,7 @@ def interrupt_session(session_id: str) -> Response:
                     "sessionState": state})
 
 
-@bp.post("/sessions/<session_id>/restart")
+@bp.post("/sessions/<id:session_id>/restart")
 @documented(tag="sessions", errors=(Forbidden, NotFound, Conflict, Overloaded),
             ok=Reply(200, "the session with its new interpreter", SessionSchema))
 def restart_session(session_id: str) -> Response:

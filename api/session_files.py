@@ -31,7 +31,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _FILE_ERRORS = (Forbidden, NotFound, Conflict, Overloaded, ValidationFailed)
 
 
-@bp.get("/sessions/<session_id>/files")
+@bp.get("/sessions/<id:session_id>/files")
 @documented(tag="files", errors=_FILE_ERRORS, ok=Reply(200, "the directory's entries, by name", FileListSchema),
             params=(Param("path", "query", "the directory, relative to /workspace (default: /workspace)"),))
 def list_files(session_id: str) -> Response:
@@ -70,7 +70,7 @@ def _upload_body(limit: int) -> bytes:
     return data
 
 
-@bp.put("/sessions/<session_id>/files/<path:file_path>")
+@bp.put("/sessions/<id:session_id>/files/<path:file_path>")
 @documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge), ok=Reply(201, "written", FileUploadedSchema))
 def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     """Write the body (raw bytes, or a multipart form's file) to the path, creating parent directories."""
@@ -87,7 +87,7 @@ def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     return jsonify({"path": path, "size": result.get("size", len(data)), "jobId": result["jobId"]}), 201
 
 
-@bp.get("/sessions/<session_id>/files/<path:file_path>")
+@bp.get("/sessions/<id:session_id>/files/<path:file_path>")
 @documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge),
             ok=Reply(200, "the file's bytes (application/octet-stream or the type its name suggests)",
                      headers={"Content-Length": "bytes", "X-Penny-Job-Id": "the audited job of the download"}))
@@ -112,7 +112,7 @@ def download_file(session_id: str, file_path: str) -> Response:
         "X-Penny-Job-Id": result["jobId"]})
 
 
-@bp.delete("/sessions/<session_id>/files/<path:file_path>")
+@bp.delete("/sessions/<id:session_id>/files/<path:file_path>")
 @documented(tag="files", errors=_FILE_ERRORS, ok=Reply(204, "removed"))
 def delete_file(session_id: str, file_path: str) -> tuple[str, int]:
     """Remove the file (or an empty directory)."""
