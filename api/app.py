@@ -22,6 +22,8 @@ from api.ids import IdConverter
 from api.openapi import API_VERSION, package_version
 from api.packages import bp as packages_bp
 from api.services import Dispatcher, Services
+from api.session_control import bp as session_control_bp
+from api.session_files import bp as session_files_bp
 from api.sessions import bp as sessions_bp
 from api.validation import bp as validation_bp
 from core.errors import ApiError, PayloadTooLarge, Unauthorized, Unavailable
@@ -124,6 +126,8 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules are bound
     app.register_blueprint(executions_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(session_control_bp)
+    app.register_blueprint(session_files_bp)
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
     app.register_blueprint(audit_bp)

@@ -44,6 +44,8 @@ QUERY_BATCH = 500
 
 
 def _kind(request: ExecutionRequest) -> str:
+    if request.session_op is not None:
+        return str(request.session_op["op"])  # "restart", "files.put", ...
     if request.code:
         return "execution"
     return "install" if request.packages else "variables"
@@ -65,6 +67,8 @@ def base_record(job_id: str, request: ExecutionRequest, accepted_ms: int, *, inc
         "packages": list(request.packages),
         "findings": [{k: f.get(k) for k in ("rule", "line", "col", "severity")} for f in request.findings],
     }
+    if request.session_op is not None and "path" in request.session_op:
+        record["path"] = request.session_op["path"]
     if include_code:
         record["code"] = request.code
     return json.dumps(record)

@@ -87,3 +87,9 @@ def tenant_active_jobs_key(tenant: str) -> str:
 
 # Prefix of the per-tenant request-rate counters (api.limits; the keys are made by the limits package).
 RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"
+
+
+def file_transfer_key(transfer_id: str) -> str:
+    """String key with the bytes of one session file on their way between the API and the worker
+    (an upload the worker writes into the sandbox, or a download the API sends on); short-lived."""
+    return f"{PREFIX}:transfer:{transfer_id}"

@@ -27,6 +27,7 @@ from core.policies import PackagePolicy
 from core.reaper import reap
 from core.redis_client import connect
 from core.registry import WorkerRegistry
+from core.session_files import FileTransfers
 from core.sessions import SessionStore
 from core.settings import Settings
 from workers import egress, resources
@@ -39,6 +40,7 @@ from workers.pool_demand import DemandTracker
 from workers.probe import start_probe
 from workers.runner import JobRunner
 from workers.sandbox import Sandbox
+from workers.session_files import SessionOps
 from workers.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,8 @@ class WorkerHost:
         self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)),
                                           Path(settings.wheel_cache_dir),
                                           install_timeout_ms=settings.package_install_timeout_ms)
-        self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer)
+        self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer,
+                                session_ops=SessionOps(settings, FileTransfers(self._redis)))
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)
         self._samples: dict[str, resources.Sample] = {}

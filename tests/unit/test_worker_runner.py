@@ -209,7 +209,7 @@ def test_an_exception_at_any_step_ends_the_job_and_the_worker_keeps_serving(
 
         monkeypatch.setattr(sandbox_module.Sandbox, "collect", fail_once(sandbox_module.Sandbox.collect))
     job_id = worker.submit()
-    hook = fail_once(lambda _result: None) if step == "finish_hook" else None
+    hook = fail_once(lambda _result, _request: None) if step == "finish_hook" else None
     worker.runner.run(job_id, before_finish=hook)
     record = worker.store.get(job_id)
     assert record is not None and record.status.is_final
