@@ -87,3 +87,19 @@ def tenant_active_jobs_key(tenant: str) -> str:
 
 # Prefix of the per-tenant request-rate counters (api.limits; the keys are made by the limits package).
 RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"
+
+# Fair scheduling of stateless jobs (core.fair_queue): the ring of tenants with queued jobs, served in turn,
+# and each tenant's own list of queued job ids (prefix + tenant).
+FAIR_RING = f"{PREFIX}:fair:ring"
+FAIR_TENANT_PREFIX = f"{PREFIX}:fair:tenant:"
+
+
+def fair_tenant_key(tenant: str) -> str:
+    """List of a tenant's stateless job ids waiting for a worker, oldest first."""
+    return f"{FAIR_TENANT_PREFIX}{tenant}"
+
+
+def session_setup_key(session_id: str) -> str:
+    """String (JSON) with a starting session's variables and packages, read once by its owner: never on the
+    broker, whose messages carry ids only."""
+    return f"{PREFIX}:session:{session_id}:setup"

@@ -72,8 +72,9 @@ class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
     def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics,
-                 installer: PackageInstaller) -> None:
+                 installer: PackageInstaller, *, incarnation: str = "") -> None:
         self._settings = settings
+        self._incarnation = incarnation  # recorded in every claim (workers.incarnation)
         self._store = store
         self._pool = pool
         self._metrics = metrics
@@ -104,7 +105,7 @@ class JobRunner:
             # Registered before the claim, so a cancel published right after the claim finds it.
             self._active[job_id] = active
         try:
-            claimed = self._store.claim(job_id, self._settings.worker_name)
+            claimed = self._store.claim(job_id, self._settings.worker_name, incarnation=self._incarnation)
             if claimed is None:
                 return None
             request, created_ms = claimed
