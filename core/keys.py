@@ -88,9 +88,12 @@ def tenant_active_jobs_key(tenant: str) -> str:
 # Prefix of the per-tenant request-rate counters (api.limits; the keys are made by the limits package).
 RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"
 
-# Fair scheduling of stateless jobs (core.fair_queue): the ring of tenants with queued jobs, served in turn,
-# and each tenant's own list of queued job ids (prefix + tenant).
+# Fair scheduling of stateless jobs (core.fair_queue): sorted set of the tenants with queued jobs by their
+# pass (jobs served, in virtual time), the hash of every tenant's pass, the virtual clock (the pass last
+# served), and each tenant's own list of queued job ids (prefix + tenant).
 FAIR_RING = f"{PREFIX}:fair:ring"
+FAIR_PASSES = f"{PREFIX}:fair:passes"
+FAIR_CLOCK = f"{PREFIX}:fair:clock"
 FAIR_TENANT_PREFIX = f"{PREFIX}:fair:tenant:"
 
 
