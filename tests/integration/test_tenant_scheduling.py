@@ -228,9 +228,7 @@ json.dumps(figures)
 
 HEAVY_JOB = """
 import time
-block = bytearray(300 * 1024 * 1024)
-for i in range(0, len(block), 4096):
-    block[i] = 1
+block = 'x' * (32 * 1024 * 1024)
 end = time.process_time() + 1.5
 while time.process_time() < end:
     pass
@@ -245,8 +243,8 @@ def _numbers(text: str) -> list[int]:
 def test_the_next_job_in_a_sandbox_sees_no_figures_of_the_previous_one(sched_cluster: Cluster) -> None:
     a, b = Client(sched_cluster.url, KEY_A), Client(sched_cluster.url, KEY_B)
     heavy = a.execute(HEAVY_JOB)
-    assert heavy["status"] == "success", heavy
-    assert heavy["metrics"]["peakMemoryBytes"] > 250 * 1024 * 1024 and heavy["metrics"]["cpuMs"] >= 1400
+    assert heavy["status"] == "success", (heavy["error"], heavy["metrics"], heavy["notes"])
+    assert heavy["metrics"]["peakMemoryBytes"] > 60 * 1024 * 1024 and heavy["metrics"]["cpuMs"] >= 1400
     seen = b.execute(READ_FIGURES)
     assert seen["status"] == "success", seen
     figures: dict[str, Any] = json.loads(ast.literal_eval(seen["result"]["repr"]))
@@ -256,7 +254,7 @@ def test_the_next_job_in_a_sandbox_sees_no_figures_of_the_previous_one(sched_clu
         if isinstance(value, dict):
             if value["cutime"] + value["cstime"] >= 100:  # clock ticks: a second and a half of acme's CPU
                 leaks[path] = value
-        elif any(n >= 250 * 1024 * 1024 for n in _numbers(value)) or (
+        elif any(n >= 64 * 1024 * 1024 for n in _numbers(value)) or (
                 "cpuacct.usage" in path and any(n >= 1_000_000_000 for n in _numbers(value))):
             leaks[path] = value[:200]
     assert leaks == {}, f"the next job read the previous job's figures: {leaks}"
