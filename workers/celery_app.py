@@ -45,12 +45,13 @@ def create_celery(settings: Settings) -> Celery:
 
     @app.task(name=keys.EXECUTE_TASK, ignore_result=True)
     def execute() -> str | None:
-        """Run the next stateless job of the fair queue: a doorbell, not a particular job (core.fair_queue)."""
+        """Run the next stateless job of the fair queue: a doorbell, not a particular job (core.fair_queue).
+        Returns "<job id> <status>", which Flower shows as the task's result (its arguments are empty)."""
         host: WorkerHost = holder["host"]
         while (job_id := host.fair_queue.pop()) is not None:
             result = host.runner.run(job_id)
             if result is not None:
-                return result.status.value
+                return f"{job_id} {result.status.value}"
             # Cancelled or expired while it waited: this doorbell serves the next job instead.
         return None
 
