@@ -4,7 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system lint typecheck clean docs-page openapi
+.PHONY: run test unit integration bench image system lint typecheck clean docs-page openapi ts-client
+
+# The TypeScript client (clients/typescript): `npm ci` when its lock file changed, tsc when a source did.
+TS := clients/typescript
+TS_INPUTS := $(shell find $(TS)/src $(TS)/test $(TS)/scripts -type f 2>/dev/null) $(TS)/package.json \
+	$(TS)/tsconfig.json $(TS)/tsconfig.test.json
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +32,17 @@ OUT ?= openapi.json
 openapi: venv
 	$(PY) -m api.openapi --out $(OUT)
 
+$(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json $(TS)/package.json
+	@command -v npm >/dev/null || bash deploy/scripts/ensure_system.sh
+	cd $(TS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(TS)/build/.built: $(TS)/node_modules/.package-lock.json $(TS_INPUTS)
+	cd $(TS) && npm run --silent build && npm run --silent build:test
+	@touch $@
+
+ts-client: $(TS)/build/.built
+
 system:
 	@bash deploy/scripts/ensure_system.sh
 
@@ -38,14 +54,14 @@ WORKERS ?= 1
 run: venv image docs-page
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image docs-page lint
+test: venv image docs-page lint ts-client
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
-unit: venv
+unit: venv ts-client
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image docs-page
+integration: venv image docs-page ts-client
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
@@ -57,4 +73,4 @@ lint: venv
 	$(VENV)/bin/mypy core sandbox_runtime penny_client api workers
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache $(TS)/node_modules $(TS)/dist $(TS)/build
