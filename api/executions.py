@@ -151,7 +151,9 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
                          details={"maxActiveJobs": quota.max_active_jobs})
     try:
         if session is None:
-            services.dispatcher.send(keys.EXECUTE_TASK, [job_id], keys.SHARED_QUEUE)
+            # The job waits in its tenant's list; the message is a doorbell without arguments (core.fair_queue).
+            services.fair_queue.push(execution.tenant, job_id)
+            services.dispatcher.send(keys.EXECUTE_TASK, [], keys.SHARED_QUEUE)
         else:
             services.sessions.push_job(session.session_id, job_id)
             services.dispatcher.send(keys.SESSION_KICK_TASK, [session.session_id], keys.host_queue(session.worker))

@@ -75,9 +75,11 @@ class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
     def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics,
-                 installer: PackageInstaller, *, session_ops: SessionOps | None = None) -> None:
+                 installer: PackageInstaller, *, session_ops: SessionOps | None = None,
+                 incarnation: str = "") -> None:
         self._settings = settings
         self._session_ops = session_ops
+        self._incarnation = incarnation  # recorded in every claim (workers.incarnation)
         self._store = store
         self._pool = pool
         self._metrics = metrics
@@ -109,7 +111,7 @@ class JobRunner:
             # Registered before the claim, so a cancel published right after the claim finds it.
             self._active[job_id] = active
         try:
-            claimed = self._store.claim(job_id, self._settings.worker_name)
+            claimed = self._store.claim(job_id, self._settings.worker_name, incarnation=self._incarnation)
             if claimed is None:
                 return None
             request, created_ms = claimed

@@ -126,6 +126,11 @@ class SessionManager:
         self._reply(session_id, ok=True)
         log.info("session %s created", session_id)
 
+    def refuse(self, session_id: str, reason: str) -> None:
+        """Tell the waiting API the session cannot be created, and forget its record."""
+        self._sessions.delete(session_id)
+        self._reply(session_id, ok=False, reason=reason)
+
     def _setup(self, sandbox: Sandbox, variables: dict[str, Any]) -> dict[str, Any]:
         request = protocol.Exec(id=f"setup-{uuid.uuid4().hex}", code="", timeout_ms=SETUP_TIMEOUT_MS,
                                 variables=variables, output_limit_bytes=self._settings.output_limit_bytes)
