@@ -12,6 +12,7 @@ from typing import Any
 import fakeredis
 import pytest
 
+from core.audit import AuditQuery, AuditTrail
 from core.jobs import JobStore
 from core.models import ExecutionRequest, JobStatus, SessionStatus
 from core.policies import PackagePolicy
@@ -208,7 +209,7 @@ def test_an_exception_at_any_step_ends_the_job_and_the_worker_keeps_serving(
 
         monkeypatch.setattr(sandbox_module.Sandbox, "collect", fail_once(sandbox_module.Sandbox.collect))
     job_id = worker.submit()
-    hook = fail_once(lambda _result: None) if step == "finish_hook" else None
+    hook = fail_once(lambda _result, _request: None) if step == "finish_hook" else None
     worker.runner.run(job_id, before_finish=hook)
     record = worker.store.get(job_id)
     assert record is not None and record.status.is_final
@@ -307,3 +308,19 @@ def test_a_session_whose_actor_fails_is_lost_and_its_jobs_end(tmp_path: Path, po
     lost = sessions.get("s1")
     assert lost is not None and lost.status is SessionStatus.LOST
     assert not sessions.push_job("s1", "too-late")  # nothing more is queued for it (nothing would end it)
+
+
+def test_only_the_worker_can_audit_a_service_error_type(tmp_path: Path, pools: list[SandboxPool]) -> None:
+    forged = answering(lambda r: [done_line(r, status="error",
+                                            error={"type": "SandboxError", "message": "m", "traceback": []})])
+    broken = answering(lambda r: [b"{not json"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    worker = started(make_worker(tmp_path / "a", lambda i: forged if i == 0 else well_behaved), pools)
+    other = started(make_worker(tmp_path / "b", lambda i: broken if i == 0 else well_behaved), pools)
+    user_job, _, user_result = worker.run("class SandboxError(Exception): pass\nraise SandboxError")
+    own_job, _, own_result = other.run()
+    assert user_result["error"]["type"] == "SandboxError" and own_result["error"]["type"] == "InvalidSandboxMessage"
+    records = {r["jobId"]: r for w in (worker, other) for r in AuditTrail(w.redis).query(AuditQuery(limit=100))[0]}
+    assert (records[user_job]["errorType"], records[user_job]["userErrorType"]) == ("UserDefinedError", "SandboxError")
+    assert (records[own_job]["errorType"], records[own_job]["userErrorType"]) == ("InvalidSandboxMessage", None)
