@@ -96,10 +96,15 @@ class ExecutionErrorSchema(Schema):
 
 
 class ValueSchema(Schema):
-    """A value as a notebook shows it: its type name and repr."""
+    """A value as a notebook shows it: its type name and repr, plus the richer representations it offers (html from
+    _repr_html_, json from _repr_json_ or a session file operation's data, png/svg base64 for an image)."""
 
     type = fields.String(required=True)
     repr = fields.String(required=True)
+    html = fields.String()
+    json = fields.Raw()
+    png = fields.String()
+    svg = fields.String()
 
 
 class MetricsSchema(Schema):
@@ -425,6 +430,8 @@ class DisplaySchema(Schema):
     repr = fields.String(required=True)
     html = fields.String()
     json = fields.Raw()
+    png = fields.String()
+    svg = fields.String()
 
 
 class ResourceSampleSchema(Schema):

@@ -374,6 +374,10 @@ export interface components {
         Value: {
             type: string;
             repr: string;
+            html?: string;
+            json?: unknown;
+            png?: string;
+            svg?: string;
         };
         ExecutionError: {
             type: string;
@@ -456,6 +460,8 @@ export interface components {
             repr: string;
             html?: string;
             json?: unknown;
+            png?: string;
+            svg?: string;
         };
         ResourceSample: {
             elapsedMs?: number;
