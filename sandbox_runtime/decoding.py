@@ -8,6 +8,7 @@ worker everything the runtime sends. Stdlib only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -197,6 +198,17 @@ def _plot(data: dict[str, Any], limits: Limits) -> Plot:
     return Plot(plot)
 
 
+def _after(data: dict[str, Any]) -> tuple[int, int] | None:
+    """A rich message's output positions from the kernel: [stdout bytes, stderr bytes] written before it."""
+    after = data.get("after")
+    if after is None:
+        return None
+    if (not isinstance(after, list) or len(after) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 2**53 for n in after)):
+        raise ProtocolError("after: two byte counts expected")
+    return after[0], after[1]
+
+
 def _display(data: dict[str, Any], limits: Limits) -> Display:
     bundle = _object(data, "data", limits.max_plot_bytes)
     _str(bundle, "type", MAX_NAME_CHARS)
@@ -335,5 +347,6 @@ def decode_kernel_message(line: bytes, limits: Limits) -> KernelMessage:
     if kind == "started":
         return Started(_str(data, "id", MAX_NAME_CHARS))
     if kind in ("plot", "display"):
-        return _plot(data, limits) if kind == "plot" else _display(data, limits)
+        rich = _plot(data, limits) if kind == "plot" else _display(data, limits)
+        return dataclasses.replace(rich, after=_after(data))
     raise ProtocolError(f"unknown kernel message {str(kind)[:MAX_NAME_CHARS]!r}")

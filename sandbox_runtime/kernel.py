@@ -7,6 +7,7 @@ pipes, fd 3 the request pipe and fd 4 the result pipe. Nothing else of the super
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import io
 import os
 import resource
@@ -32,10 +33,38 @@ RESULT_FD = 4
 _WRITE_LOCK = threading.RLock()
 
 
-def _text_stream(fd: int) -> io.TextIOWrapper:
+class _CountingFile(io.FileIO):
+    """A pipe that counts the bytes written through it (this request's), so a plot or display can say where
+    in the output it was published (protocol.Display.after)."""
+
+    written = 0
+
+    def write(self, data: Any, /) -> int:
+        count = super().write(data)
+        self.written += count or 0
+        return count
+
+
+_OUT = _CountingFile(1, "w", closefd=False)
+_ERR = _CountingFile(2, "w", closefd=False)
+_STREAMS: list[io.TextIOWrapper] = []  # the kernel's own sys.stdout and sys.stderr (the user may swap them)
+
+
+def _text_stream(raw: _CountingFile) -> io.TextIOWrapper:
     # Line buffering over an unbuffered file: each complete line reaches the pipe in one write, at once.
-    raw = io.FileIO(fd, "w", closefd=False)
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", line_buffering=True)
+
+
+def _publish_rich(message: protocol.KernelMessage) -> None:
+    """A plot or display after what the code printed before it: flushed, and its position recorded."""
+    if isinstance(message, protocol.Plot | protocol.Display):
+        for stream in _STREAMS:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # the user closed it: nothing of theirs waits in it
+        message = dataclasses.replace(message, after=(_OUT.written, _ERR.written))
+    _send(message)
 
 
 def _fresh_namespace(users: dict[str, Any]) -> dict[str, Any]:
@@ -83,8 +112,8 @@ def kernel_main() -> NoReturn:
     except OSError:
         pass
     sys.stdin = open(os.devnull)
-    sys.stdout = _text_stream(1)
-    sys.stderr = _text_stream(2)
+    _STREAMS[:] = [_text_stream(_OUT), _text_stream(_ERR)]
+    sys.stdout, sys.stderr = _STREAMS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _reseed_random_generators()
     report = violation_reporter(RESULT_FD)
@@ -105,7 +134,8 @@ def kernel_main() -> NoReturn:
             os._exit(0)
         request = decoding.decode_request(line)
         if isinstance(request, protocol.Exec):
-            _send(_serve(request, namespace, rich, publish=_send))
+            _OUT.written = _ERR.written = 0  # the supervisor counts each request's output from 0
+            _send(_serve(request, namespace, rich, publish=_publish_rich))
 
 
 def violation_reporter(fd: int) -> Callable[[dict[str, Any]], None]:

@@ -217,12 +217,14 @@ class Output:
 
 @dataclass(frozen=True)
 class Plot:
-    """One figure: {format, data, width?, height?}."""
+    """One figure: {format, data, width?, height?}. `after` (kernel link only): the bytes the kernel had
+    written to stdout and stderr when it published it, so the supervisor relays them first."""
 
     data: dict[str, Any]
+    after: tuple[int, int] | None = None
 
     def to_message(self) -> dict[str, Any]:
-        return {"ev": "plot", "data": self.data}
+        return _rich_message("plot", self.data, self.after)
 
     def size(self) -> int:
         """Bytes the figure counts against the plot budget (its data as sent)."""
@@ -232,12 +234,13 @@ class Plot:
 
 @dataclass(frozen=True)
 class Display:
-    """A display() bundle: {type, repr, html?, json?}."""
+    """A display() bundle: {type, repr, html?, json?}; `after` as for Plot."""
 
     data: dict[str, Any]
+    after: tuple[int, int] | None = None
 
     def to_message(self) -> dict[str, Any]:
-        return {"ev": "display", "data": self.data}
+        return _rich_message("display", self.data, self.after)
 
     def size(self) -> int:
         return len(json.dumps(self.data))
@@ -371,6 +374,13 @@ KernelMessage = Result | Plot | Display | Violation | Started
 def encode(message: Request | Event | KernelMessage) -> bytes:
     """One message as a JSON line."""
     return json.dumps(message.to_message(), separators=(",", ":")).encode() + b"\n"
+
+
+def _rich_message(event: str, data: dict[str, Any], after: tuple[int, int] | None) -> dict[str, Any]:
+    message: dict[str, Any] = {"ev": event, "data": data}
+    if after is not None:
+        message["after"] = list(after)
+    return message
 
 
 def kernel_line(message: KernelMessage) -> bytes:

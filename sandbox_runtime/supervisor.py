@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import dataclasses
 import os
 import selectors
 import signal
@@ -128,6 +129,7 @@ class OutputRelay:
     def __init__(self, name: str, limit_bytes: int, emit: Emit) -> None:
         self.name = name
         self.limit_bytes = limit_bytes
+        self.read_bytes = 0  # from the pipe, relayed or not
         self.sent_bytes = 0
         self.truncated = False
         self._emit = emit
@@ -135,6 +137,7 @@ class OutputRelay:
 
     def feed(self, data: bytes) -> bool:
         """Relay data; returns False once the limit is passed (the rest is dropped)."""
+        self.read_bytes += len(data)
         room = self.limit_bytes - self.sent_bytes
         if len(data) > room:
             data = data[:room]
@@ -149,6 +152,23 @@ class OutputRelay:
         text = self._decoder.decode(b"", final=True)
         if text:
             self._emit(protocol.Output(self.name, text))
+
+
+def _catch_up(fd: int, relay: OutputRelay, position: int) -> None:
+    """Relay what is already in the pipe up to `position` bytes of this request's output (never more: what
+    was printed after a plot or display must follow it), without waiting for bytes that are not there."""
+    blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
+    try:
+        while (missing := position - relay.read_bytes) > 0:
+            data = os.read(fd, min(missing, protocol.READ_SIZE))
+            if not data:
+                return
+            relay.feed(data)
+    except BlockingIOError:
+        return
+    finally:
+        os.set_blocking(fd, blocking)
 
 
 def _exit_error(wait_status: int) -> dict[str, Any]:
@@ -267,9 +287,9 @@ class Supervisor:
                     continue
                 if interrupted and run.started:
                     remaining = min(remaining, INTERRUPT_REPEAT_S)
-                # The output pipes first: what the code printed before a plot or display (flushed, so in the
-                # pipe first) is relayed first, whatever order epoll reports them in.
-                for key, _ in sorted(selector.select(remaining), key=lambda ready: ready[0].fd not in relays):
+                # The result pipe first: a plot or display says how much output the kernel had written
+                # before it (catch_up relays that much first), and what was printed after it waits.
+                for key, _ in sorted(selector.select(remaining), key=lambda ready: ready[0].fd != k.result_r):
                     fd = key.fd
                     if fd in relays:
                         data = os.read(fd, protocol.READ_SIZE)
@@ -278,7 +298,7 @@ class Supervisor:
                         elif not relays[fd].feed(data) and run.status is None:
                             stop("output_limit")
                     elif fd == k.result_r:
-                        if not self._read_kernel(results, run):
+                        if not self._read_kernel(results, run, relays):
                             stop("error")
                         elif results.closed:
                             selector.unregister(fd)
@@ -303,7 +323,7 @@ class Supervisor:
                 os.set_blocking(k.result_r, False)
                 with contextlib.suppress(BlockingIOError):
                     for _ in range(DRAIN_READS):
-                        if results.closed or not self._read_kernel(results, run):
+                        if results.closed or not self._read_kernel(results, run, relays):
                             break
         finally:
             selector.close()
@@ -322,7 +342,7 @@ class Supervisor:
             self._note_violation(seccomp_notify.violation(name))
         return names is not None
 
-    def _read_kernel(self, results: protocol.LineReader, run: _Run) -> bool:
+    def _read_kernel(self, results: protocol.LineReader, run: _Run, relays: dict[int, OutputRelay]) -> bool:
         """Read the kernel's result pipe once and act on each message; False once it broke the protocol."""
         try:
             results.fill()
@@ -336,14 +356,21 @@ class Supervisor:
                     if message.id == run.request.id and run.reply is None:
                         run.reply = message
                 elif run.reply is None:
-                    self._relay_rich(message, run)
+                    self._relay_rich(message, run, relays)
         except protocol.ProtocolError as exc:
             run.tampered = f"the kernel's result channel carried an invalid message ({exc})"
             return False
         return True
 
-    def _relay_rich(self, message: protocol.Plot | protocol.Display, run: _Run) -> None:
-        """Forward a plot or display within the request's budget (the kernel's own count is not trusted)."""
+    def _relay_rich(self, message: protocol.Plot | protocol.Display, run: _Run,
+                    relays: dict[int, OutputRelay]) -> None:
+        """Forward a plot or display within the request's budget (the kernel's own count is not trusted),
+        after the output the kernel says it wrote before it (only what is already in the pipes: the count
+        orders, it is never waited for)."""
+        if message.after is not None:
+            for relay_fd, wanted in zip(relays, message.after, strict=True):
+                _catch_up(relay_fd, relays[relay_fd], wanted)
+            message = dataclasses.replace(message, after=None)
         size = message.size()
         kind = "plot" if isinstance(message, protocol.Plot) else "display"
         if size > run.request.max_plot_bytes or run.plots_bytes + size > run.request.max_plots_bytes:

@@ -86,13 +86,13 @@ class SessionManager:
 
     def create(self, session_id: str, variables: dict[str, Any], packages: list[str] | None = None) -> None:
         """Dedicate a warm sandbox to a new session and tell the waiting API (its `created` list)."""
-        with self._lock:
-            full = len(self._actors) + self._starting >= self._settings.max_sessions_per_host
-            if not full:
-                self._starting += 1
-        if full:
-            self._reply(session_id, ok=False, reason="full")
-            return
+        if not self._take_slot():
+            # The API frees a slot when it deletes a session's record; our delete message may still be on
+            # its way (control messages run in parallel): drop what was deleted, then look again.
+            self._drop_deleted()
+            if not self._take_slot():
+                self._reply(session_id, ok=False, reason="full")
+                return
         sandbox: Sandbox | None = None
         try:
             sandbox = self._pool.detach(self._pool.acquire(SANDBOX_WAIT_S))
@@ -125,6 +125,21 @@ class SessionManager:
         actor.thread.start()
         self._reply(session_id, ok=True)
         log.info("session %s created", session_id)
+
+    def _take_slot(self) -> bool:
+        with self._lock:
+            if len(self._actors) + self._starting >= self._settings.max_sessions_per_host:
+                return False
+            self._starting += 1
+            return True
+
+    def _drop_deleted(self) -> None:
+        """Retire the actors whose session record is gone (deleted through the API)."""
+        with self._lock:
+            actors = list(self._actors.values())
+        for actor in actors:
+            if self._sessions.get(actor.session_id) is None:
+                self._retire(actor, None, "deleted")
 
     def refuse(self, session_id: str, reason: str) -> None:
         """Tell the waiting API the session cannot be created, and forget its record."""
@@ -200,9 +215,11 @@ class SessionManager:
         """Stop a session's actor and destroy its sandbox; mark it `status` (None: already deleted)."""
         actor.stopped.set()
         actor.kicked.set()
+        with self._lock:  # the slot is free before the container is gone (docker rm takes a while)
+            if self._actors.get(actor.session_id) is not actor:
+                return  # another thread retires it (a delete message and a create's clean-up may meet)
+            del self._actors[actor.session_id]
         actor.sandbox.destroy()
-        with self._lock:
-            self._actors.pop(actor.session_id, None)
         if status is not None:
             self._sessions.end(actor.session_id, status, job_error=message)
         log.info("session %s ended: %s", actor.session_id, message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from importlib import metadata
 
@@ -185,9 +186,10 @@ def test_a_session_keeps_state_and_is_deleted_on_exit(client: SandboxClient) -> 
 
 
 def test_errors_map_to_their_exceptions(client: SandboxClient) -> None:
+    unknown = uuid.uuid4().hex  # well-formed: a malformed id is refused by the route, without details
     with pytest.raises(NotFound) as unknown_job:
-        client.job_info("no-such-job")
-    assert unknown_job.value.details == {"jobId": "no-such-job"}
+        client.job_info(unknown)
+    assert unknown_job.value.details == {"jobId": unknown}
     with pytest.raises(NotFound):
         client.job("no-such-job").events()
     with pytest.raises(ValidationError) as bad_timeout:

@@ -182,3 +182,14 @@ def test_what_was_printed_before_a_display_is_relayed_before_it(session: Runtime
         while (event := session._read())["ev"] != "done":
             kinds.append(event["ev"])
         assert kinds == ["stdout", "display"]
+
+
+def test_what_was_printed_after_a_display_is_relayed_after_it(session: Runtime) -> None:
+    # Both pipes hold data when the supervisor wakes up: the display's output position orders them.
+    for _ in range(20):
+        session.send({"op": "exec", "code": "print('start')\ndisplay({'a': 1})\nprint('end')\nprint('more')",
+                      "timeout_ms": 5000, "output_limit_bytes": 1000})
+        seen = []
+        while (event := session._read())["ev"] != "done":
+            seen.append(event["ev"] if event["ev"] != "stdout" else event["text"])
+        assert "".join(s if s.endswith("\n") else f"<{s}>" for s in seen) == "start\n<display>end\nmore\n"
