@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system lint typecheck clean
+.PHONY: run test unit integration bench image system browser web lint typecheck clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,19 +20,37 @@ system:
 image: venv system
 	@$(PY) deploy/sandbox/build_image.py
 
+# The web playground (web/): npm ci when the lock file changed, the Vite build when a source is newer than it.
+# Playwright (npm) never downloads a browser: the tests drive Debian's chromium (`make browser`).
+WEB_STAMP := web/node_modules/.installed-$(shell sha256sum web/package-lock.json | cut -c1-12)
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@rm -f web/node_modules/.installed-* && touch $@
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run --silent build
+	@touch $@
+
+web: web/dist/index.html
+
+browser:
+	@bash deploy/scripts/ensure_browser.sh
+
 WORKERS ?= 1
 
-run: venv image
+run: venv image web
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image lint
+test: venv image lint web browser
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image
+integration: venv image web browser
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
@@ -44,4 +62,4 @@ lint: venv
 	$(VENV)/bin/mypy core sandbox_runtime penny_client api workers
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache web/node_modules web/dist

@@ -16,6 +16,7 @@ from api.audit import bp as audit_bp
 from api.auth import authenticate
 from api.executions import bp as executions_bp
 from api.packages import bp as packages_bp
+from api.playground import bp as playground_bp
 from api.services import Dispatcher, Services
 from api.sessions import bp as sessions_bp
 from api.validation import bp as validation_bp
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(playground_bp)  # `/`: the web playground (web/dist)
     limits.install(app, services)  # per-tenant request rates (RATE_LIMIT_*)
     if services.tenants.open:
         log.warning("PENNY_API_KEYS is empty: the API is OPEN to anyone who can reach it, every request acts "

@@ -11,6 +11,8 @@ from core.errors import Forbidden, Unauthorized
 from core.tenants import Caller, Tenants
 
 PUBLIC_PATHS = ("/health", "/metrics")
+# The playground's static files (api.playground): they hold no data; the page sends the key to /api/v1.
+PUBLIC_BLUEPRINTS = ("playground",)
 
 
 def _bearer_key() -> str | None:
@@ -22,8 +24,9 @@ def _bearer_key() -> str | None:
 
 
 def authenticate(tenants: Tenants) -> None:
-    """Before every request: remember the caller, or refuse with 401 (health and metrics stay public)."""
-    if request.path in PUBLIC_PATHS:
+    """Before every request: remember the caller, or refuse with 401 (health, metrics and the playground's
+    files stay public)."""
+    if request.path in PUBLIC_PATHS or request.blueprint in PUBLIC_BLUEPRINTS:
         return
     caller = tenants.caller(_bearer_key())
     if caller is None:
