@@ -17,6 +17,7 @@ export async function openPlayground({ width = 1366, height = 900 } = {}) {
     args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     viewport: { width, height },
   });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE_URL });
   const page = context.pages()[0] ?? await context.newPage();
   const problems = [];
   page.on("console", (message) => {
@@ -33,13 +34,13 @@ export async function openPlayground({ width = 1366, height = 900 } = {}) {
   return { page, problems, close };
 }
 
-/** Replace the editor's code, typed as a user would paste it. */
+/** Replace the editor's code as a user pastes it (typed line by line, Monaco's auto-indent would add to it). */
 export async function setCode(page, code) {
-  const editor = page.getByTestId("code-editor").locator(".monaco-editor textarea");
-  await editor.focus();
+  await page.evaluate((text) => navigator.clipboard.writeText(text), code);
+  await page.getByTestId("code-editor").locator(".view-lines").click();
   await page.keyboard.press("ControlOrMeta+A");
-  await page.keyboard.press("Delete");
-  await page.keyboard.insertText(code);
+  await page.keyboard.press("ControlOrMeta+V");
+  await page.waitForFunction((text) => localStorage.getItem("penny.playground.code") === text, code);
 }
 
 export async function screenshot(page, name) {
