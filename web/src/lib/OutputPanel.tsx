@@ -99,9 +99,9 @@ function RichValue({ value, label }: { value: ValueInfo; label: string }) {
 function Traceback({ lines }: { lines: string[] }) {
   return (
     <pre className="penny-traceback" data-testid="traceback">
-      {lines.join("").split("\n").map((line, i, all) => {
+      {lines.flatMap((entry) => entry.replace(/\n$/, "").split("\n")).map((line, i, all) => {
         const own = line.includes('File "<cell>"');
-        const source = i > 0 && all[i - 1].includes('File "<cell>"') && !line.trimStart().startsWith("File");
+        const source = i > 0 && all[i - 1].includes('File "<cell>"') && /^\s{4,}\S/.test(line);
         return <span key={i} className={own || source ? "penny-own-frame" : undefined}>{line}{"\n"}</span>;
       })}
     </pre>
@@ -163,10 +163,13 @@ export function OutputPanel(props: OutputPanelProps) {
       <div role="tabpanel" id={`${base}-panel-${tab}`} aria-labelledby={`${base}-tab-${tab}`} className="penny-tabpanel">
         {tab === "output" && (<>
           {output.lines.length === 0 && status !== "queued" && status !== "running"
-            ? <p className="penny-empty">No output yet. Run code with the Run button or Ctrl+Enter.</p>
+            ? <p className="penny-empty">{result ? "The run printed nothing." : "No output yet. Run code with the Run button or Ctrl+Enter."}</p>
             : <OutputLines output={output} version={outputVersion} />}
           {result?.error && <p className="penny-error-line" role="alert">{result.error.type}: {result.error.message}
             {" "}(<button type="button" className="penny-link" onClick={() => select("problems")}>traceback</button>)</p>}
+          {result && !["success", "error"].includes(result.status) && <p className="penny-note" data-testid="ended">
+            The job ended <strong>{result.status.replace("_", " ")}</strong>
+            {result.status === "timeout" ? " (it ran past its timeout)" : ""}.</p>}
           {result?.truncated && <p className="penny-note" data-testid="truncated">The output was truncated: the job
             printed more than the service keeps (OUTPUT_LIMIT_BYTES).</p>}
           {result?.notes.map((note, i) => <p key={i} className="penny-note">{note}</p>)}

@@ -36,7 +36,7 @@ export function SessionControls({ sessions, sessionId, detail, busy, onPick, onC
       {detail && (
         <p className="penny-session-info" data-testid="session-info" aria-live="polite">
           Status <strong>{detail.status ?? "–"}</strong>, {detail.executionCount ?? 0} runs, memory{" "}
-          {formatBytes(resources?.memoryBytes)}, CPU {resources?.cpuPercent ?? "–"}%, disk{" "}
+          {formatBytes(resources?.memoryBytes)}, CPU {resources?.cpuPercent === null || resources?.cpuPercent === undefined ? "–" : `${resources.cpuPercent}%`}, disk{" "}
           {formatBytes(resources?.diskBytes)}{detail.worker ? `, on ${detail.worker}` : ""}
           {detail.expiresAt ? `; expires ${new Date(detail.expiresAt).toLocaleTimeString()}` : ""}
         </p>
