@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system browser web lint typecheck clean
+.PHONY: run test unit integration bench image system browser web lint typecheck clean docs-page openapi
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -13,6 +13,19 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
+
+# The /docs page's Swagger UI files (docs/api-page/, from its committed lock file; no install scripts).
+DOCS_PAGE := docs/api-page/node_modules/.installed
+$(DOCS_PAGE): docs/api-page/package-lock.json
+	cd docs/api-page && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+docs-page: $(DOCS_PAGE)
+
+# The OpenAPI document the API serves, without a server: make openapi OUT=openapi.json
+OUT ?= openapi.json
+openapi: venv
+	$(PY) -m api.openapi --out $(OUT)
 
 system:
 	@bash deploy/scripts/ensure_system.sh
@@ -40,17 +53,17 @@ browser:
 
 WORKERS ?= 1
 
-run: venv image web
+run: venv image docs-page web
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image lint web browser
+test: venv image docs-page lint web browser
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image web browser
+integration: venv image docs-page web browser
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image

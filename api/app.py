@@ -14,7 +14,11 @@ from werkzeug.exceptions import HTTPException
 from api import limits, metrics
 from api.audit import bp as audit_bp
 from api.auth import authenticate
+from api.cors import install as install_cors
+from api.docs import api_bp as meta_bp
+from api.docs import page_bp as docs_page_bp
 from api.executions import bp as executions_bp
+from api.openapi import API_VERSION, package_version
 from api.packages import bp as packages_bp
 from api.playground import bp as playground_bp
 from api.services import Dispatcher, Services
@@ -46,7 +50,8 @@ def _error_response(error: ApiError) -> tuple[Response, int]:
 
 def health_report(services: Services) -> tuple[Response, int]:
     """The /health body and status code."""
-    body: dict[str, Any] = {"status": "healthy", "uptime": int(time.time() - services.started_at)}
+    body: dict[str, Any] = {"status": "healthy", "uptime": int(time.time() - services.started_at),
+                            "version": package_version(), "apiVersion": API_VERSION}
     body["system"] = {"memory": psutil.virtual_memory().percent, "cpu": psutil.cpu_percent(interval=None),
                       "disk": psutil.disk_usage("/").percent}
     try:
@@ -94,8 +99,11 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(meta_bp)
+    app.register_blueprint(docs_page_bp)
     app.register_blueprint(playground_bp)  # `/`: the web playground (web/dist)
     limits.install(app, services)  # per-tenant request rates (RATE_LIMIT_*)
+    install_cors(app, settings.cors_origins)  # before authenticate: a preflight carries no key
     if services.tenants.open:
         log.warning("PENNY_API_KEYS is empty: the API is OPEN to anyone who can reach it, every request acts "
                     "for tenant 'default' and may read the audit trail. Configure keys before exposing it.")

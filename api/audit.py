@@ -6,11 +6,13 @@ import datetime
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.apidoc import Param, Reply, documented
 from api.auth import require_admin
 from api.context import services as current_services
+from api.schemas import JOB_STATUSES, AuditPageSchema
 from api.sse import is_stream_id
 from core.audit import MAX_QUERY_LIMIT, AuditQuery
-from core.errors import ValidationFailed
+from core.errors import Forbidden, ValidationFailed
 from core.models import JobStatus
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")
@@ -72,6 +74,14 @@ def _cursor() -> str | None:
 
 
 @bp.get("/audit")
+@documented(tag="audit", errors=(ValidationFailed, Forbidden), params=(
+    Param("tenant", "query", "only this tenant's records"),
+    Param("status", "query", "only jobs with this status", {"type": "string", "enum": JOB_STATUSES}),
+    Param("since", "query", "from this time on: ISO 8601 (UTC without a zone) or ms since the epoch"),
+    Param("until", "query", "up to this time: ISO 8601 (UTC without a zone) or ms since the epoch"),
+    Param("limit", "query", "records per page", {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_LIMIT}),
+    Param("cursor", "query", "the nextCursor of the previous page")),
+    ok=Reply(200, "one page of records, newest first", AuditPageSchema))
 def audit() -> Response:
     """Execution records, newest first: jobs still open first, then finished ones by when they ended.
 

@@ -9,16 +9,31 @@ from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
+from marshmallow import Schema
 
 from api import metrics, sse
+from api.apidoc import Param, Reply, documented
 from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
-from api.schemas import execute_request_schema
+from api.schemas import (
+    DisplaySchema,
+    ExecutionResultSchema,
+    JobAcceptedSchema,
+    JobCancelledSchema,
+    JobSchema,
+    OutputEventSchema,
+    PlotSchema,
+    QueuedEventSchema,
+    ResourceSampleSchema,
+    StartedEventSchema,
+    execute_request_schema,
+)
 from api.services import Services
 from core import keys
 from core.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     Overloaded,
     PayloadTooLarge,
@@ -30,6 +45,7 @@ from core.jobs import JobEvent, JobRecord
 from core.models import EventType, ExecutionRequest, JobStatus
 from core.reaper import reap
 from core.sessions import SessionRecord
+from core.settings import Settings
 
 bp = Blueprint("executions", __name__, url_prefix="/api/v1")
 
@@ -40,6 +56,28 @@ CANCEL_WAIT_MS = 3000
 # A synchronous /execute waits this long beyond the job's own timeout (queue wait) before answering 202
 # with where to follow the job.
 SYNC_EXTRA_WAIT_S = 120.0
+
+# The SSE events of a job's stream (the `event:` names) and the schema of each one's JSON `data:`.
+JOB_EVENTS = {
+    EventType.QUEUED.value: QueuedEventSchema,
+    EventType.STARTED.value: StartedEventSchema,
+    EventType.STDOUT.value: OutputEventSchema,
+    EventType.STDERR.value: OutputEventSchema,
+    EventType.PLOT.value: PlotSchema,
+    EventType.DISPLAY.value: DisplaySchema,
+    EventType.METRICS.value: ResourceSampleSchema,
+    EventType.RESULT.value: ExecutionResultSchema,
+}
+_EVENTS_DESCRIPTION = ("the job's events, each with an `id:`; the stream ends after `result`, whose data is the "
+                       "ExecutionResult. A `: keepalive` comment comes every 15 s of silence.")
+_LOCATION = {"Location": "/api/v1/jobs/{jobId}: where to follow the job"}
+_EXAMPLE = {"code": "import math\nprint(math.pi)\nmath.e", "timeout": 5000}
+# What submitting a job may be refused with (besides what every body and every route may be).
+_SUBMIT_ERRORS = (Forbidden, NotFound, Conflict, PolicyViolation, Overloaded, Unavailable)
+
+
+def _execute_body(settings: Settings) -> Schema:
+    return execute_request_schema(max_timeout_ms=settings.max_execution_time)
 
 
 def _parse_request(services: Services) -> ExecutionRequest:
@@ -180,6 +218,11 @@ def wait_for_result(services: Services, job_id: str, timeout_ms: int) -> dict[st
 
 
 @bp.post("/execute")
+@documented(tag="executions", body=_execute_body, example=_EXAMPLE, errors=_SUBMIT_ERRORS, ok=(
+    Reply(200, "the ExecutionResult (also when the code raised: its status says how it ended)",
+          ExecutionResultSchema),
+    Reply(202, "accepted but not ended within its timeout plus 120 s of queueing: follow it by id",
+          JobAcceptedSchema, headers=_LOCATION)))
 def execute() -> Response:
     """Run code and answer with its ExecutionResult once it ends."""
     services = current_services()
@@ -220,6 +263,8 @@ def _sse_response(services: Services, job_id: str, after: str) -> Response:
 
 
 @bp.post("/execute/stream")
+@documented(tag="executions", body=_execute_body, example=_EXAMPLE, errors=_SUBMIT_ERRORS,
+            ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS))
 def execute_stream() -> Response:
     """Run code and stream its events (queued, started, stdout, stderr, result) as SSE."""
     services = current_services()
@@ -228,6 +273,8 @@ def execute_stream() -> Response:
 
 
 @bp.post("/jobs")
+@documented(tag="jobs", body=_execute_body, example=_EXAMPLE, errors=_SUBMIT_ERRORS,
+            ok=Reply(202, "queued", JobAcceptedSchema, headers=_LOCATION))
 def create_job() -> tuple[Response, int]:
     """Queue code to run; answer at once with the job id."""
     services = current_services()
@@ -257,12 +304,17 @@ def _job_view(services: Services, job_id: str) -> dict[str, Any]:
 
 
 @bp.get("/jobs/<job_id>")
+@documented(tag="jobs", errors=(Forbidden, NotFound), ok=Reply(200, "the job", JobSchema))
 def get_job(job_id: str) -> Response:
     """Where the job is, and its ExecutionResult once final."""
     return jsonify(_job_view(current_services(), job_id))
 
 
 @bp.get("/jobs/<job_id>/events")
+@documented(tag="jobs", errors=(ValidationFailed, Forbidden, NotFound), params=(
+    Param("Last-Event-ID", "header", "resume after this event id (as EventSource sends it on a reconnect)"),
+    Param("lastEventId", "query", "the same as the Last-Event-ID header, for clients that cannot set it")),
+    ok=Reply(200, _EVENTS_DESCRIPTION, events=JOB_EVENTS))
 def job_events(job_id: str) -> Response:
     """The job's events as SSE; Last-Event-ID (header or ?lastEventId=) resumes after that event."""
     services = current_services()
@@ -272,6 +324,8 @@ def job_events(job_id: str) -> Response:
 
 
 @bp.delete("/jobs/<job_id>")
+@documented(tag="jobs", errors=(Forbidden, NotFound, Conflict),
+            ok=Reply(202, "cancelled, or (cancelRequested) was running and has been stopped", JobCancelledSchema))
 def cancel_job(job_id: str) -> tuple[Response, int]:
     """Cancel a job: a queued one never runs, a running one is killed."""
     services = current_services()

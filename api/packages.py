@@ -6,13 +6,14 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.apidoc import Param, Reply, documented
 from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
 from api.executions import StillRunning, live_session, submit, wait_for_result
-from api.schemas import PackageInstallSchema
+from api.schemas import InstallReportSchema, PackageInstallSchema, PackageListSchema
 from core import keys
-from core.errors import Unavailable
+from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable
 from core.models import ExecutionRequest
 
 bp = Blueprint("packages", __name__, url_prefix="/api/v1")
@@ -21,6 +22,9 @@ INSTALL_TIMEOUT_MS = 300_000
 
 
 @bp.get("/packages")
+@documented(tag="packages", params=(Param("search", "query", "a word in the name or description"),
+                                    Param("category", "query", "only this category")),
+            ok=Reply(200, "the allowlisted packages, by name", PackageListSchema))
 def list_packages() -> Response:
     """The allowlist (?search= in name or description, ?category=), with the preinstalled versions."""
     services = current_services()
@@ -34,6 +38,9 @@ def list_packages() -> Response:
 
 
 @bp.post("/packages/install")
+@documented(tag="packages", body=PackageInstallSchema, example={"sessionId": "<sessionId>", "packages": ["tabulate"]},
+            errors=(Forbidden, NotFound, Conflict, Overloaded, Unavailable),
+            ok=Reply(200, "what was installed, and what was not with why", InstallReportSchema))
 def install_packages() -> Response:
     """Install allowlisted packages into one session, in order with its executions."""
     services = current_services()

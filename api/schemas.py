@@ -1,4 +1,8 @@
-"""Request and response shapes of the API, as marshmallow schemas."""
+"""Request and response shapes of the API, as marshmallow schemas.
+
+The API loads request bodies with these schemas, and api.openapi generates the OpenAPI document from them
+(component names are the class names without `Schema`), so a field changed here changes both.
+"""
 
 from __future__ import annotations
 
@@ -37,18 +41,24 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
     return ExecuteRequestSchema()
 
 
-class ErrorSchema(Schema):
+class ExecutionErrorSchema(Schema):
+    """How the user's code failed (an exception it raised, a timeout, ...)."""
+
     type = fields.String(required=True)
     message = fields.String(required=True)
     traceback = fields.List(fields.String(), required=True)
 
 
 class ValueSchema(Schema):
+    """A value as a notebook shows it: its type name and repr."""
+
     type = fields.String(required=True)
     repr = fields.String(required=True)
 
 
 class MetricsSchema(Schema):
+    """What the execution cost: times in ms, sizes in bytes."""
+
     queuedMs = fields.Integer(required=True)  # noqa: N815
     durationMs = fields.Integer(required=True)  # noqa: N815
     cpuMs = fields.Integer(required=True)  # noqa: N815
@@ -71,7 +81,7 @@ class ExecutionResultSchema(Schema):
     stderr = fields.String(required=True)
     truncated = fields.Boolean(required=True)
     result = fields.Nested(ValueSchema, required=True, allow_none=True)
-    error = fields.Nested(ErrorSchema, required=True, allow_none=True)
+    error = fields.Nested(ExecutionErrorSchema, required=True, allow_none=True)
     plots = fields.List(fields.Dict(), required=True)
     displays = fields.List(fields.Dict(), required=True)
     notes = fields.List(fields.String(), required=True)
@@ -83,6 +93,10 @@ class ExecutionResultSchema(Schema):
     findings = fields.List(fields.Dict(), required=True)
 
 
+JOB_STATUSES = ["queued", "running", "success", "error", "timeout", "memory_exceeded", "output_limit",
+                "policy_violation", "cancelled", "worker_lost"]
+
+
 class JobSchema(Schema):
     """GET /jobs/{id}: where the job is, and its result once final."""
 
@@ -90,20 +104,51 @@ class JobSchema(Schema):
         unknown = RAISE
 
     jobId = fields.String(required=True)  # noqa: N815
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(JOB_STATUSES))
     worker = fields.String(allow_none=True)
     result = fields.Nested(ExecutionResultSchema, allow_none=True)
+
+
+class JobAcceptedSchema(Schema):
+    """A job accepted and not ended yet (202): follow it at the Location header, /api/v1/jobs/{jobId}."""
+
+    class Meta:
+        unknown = RAISE
+
+    jobId = fields.String(required=True)  # noqa: N815
+    status = fields.String(required=True, validate=validate.OneOf(JOB_STATUSES))
+
+
+class JobCancelledSchema(Schema):
+    """DELETE /jobs/{id} (202): the job's status after the cancel; cancelRequested when it was running."""
+
+    class Meta:
+        unknown = RAISE
+
+    jobId = fields.String(required=True)  # noqa: N815
+    status = fields.String(required=True, validate=validate.OneOf(JOB_STATUSES))
+    cancelRequested = fields.Boolean()  # noqa: N815
+
+
+class ApiErrorSchema(Schema):
+    """What went wrong: a snake_case code (one per HTTP status, see each response), a message for people,
+    and details for programs."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict(required=True)
 
 
 class ErrorEnvelopeSchema(Schema):
     """{"error": {code, message, details}} of every refused request."""
 
-    class _Body(Schema):
-        code = fields.String(required=True)
-        message = fields.String(required=True)
-        details = fields.Dict(required=True)
+    class Meta:
+        unknown = RAISE
 
-    error = fields.Nested(_Body, required=True)
+    error = fields.Nested(ApiErrorSchema, required=True)
 
 
 class SessionCreateSchema(Schema):
@@ -143,6 +188,37 @@ class SessionSchema(Schema):
     worker = fields.String(required=True)
 
 
+class SessionCreatedSchema(Schema):
+    """POST /sessions (201): the new session; its URL is in the Location header."""
+
+    class Meta:
+        unknown = RAISE
+
+    sessionId = fields.String(required=True)  # noqa: N815
+    createdAt = fields.String(required=True)  # noqa: N815
+    expiresAt = fields.String(required=True)  # noqa: N815
+    worker = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["starting", "ready", "busy", "lost", "expired"]))
+
+
+class SessionListSchema(Schema):
+    """GET /sessions: the caller's sessions."""
+
+    class Meta:
+        unknown = RAISE
+
+    sessions = fields.List(fields.Nested(SessionSchema), required=True)
+
+
+class VariablesSchema(Schema):
+    """PUT /sessions/{id}/variables: the session's variables after the change, each {type, repr, ...}."""
+
+    class Meta:
+        unknown = RAISE
+
+    variables = fields.Dict(required=True)
+
+
 class PackageInstallSchema(Schema):
     """The body of POST /packages/install."""
 
@@ -163,3 +239,137 @@ class ValidateSchema(Schema):
     code = fields.String(required=True)
     strict = fields.Boolean(load_default=False)
     includeWarnings = fields.Boolean(load_default=True)  # noqa: N815
+
+
+class PackageSchema(Schema):
+    """One allowlisted package; version is the preinstalled one (null: installed on request)."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True)
+    category = fields.String(required=True)
+    allowedVersions = fields.String(required=True)  # noqa: N815
+    description = fields.String(required=True)
+    version = fields.String(required=True, allow_none=True)
+    preinstalled = fields.Boolean(required=True)
+
+
+class PackageListSchema(Schema):
+    """GET /packages."""
+
+    class Meta:
+        unknown = RAISE
+
+    packages = fields.List(fields.Nested(PackageSchema), required=True)
+
+
+class InstalledPackageSchema(Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class FailedPackageSchema(Schema):
+    name = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class InstallReportSchema(Schema):
+    """POST /packages/install: what was installed and what was not, and why."""
+
+    class Meta:
+        unknown = RAISE
+
+    installed = fields.List(fields.Nested(InstalledPackageSchema), required=True)
+    failed = fields.List(fields.Nested(FailedPackageSchema), required=True)
+
+
+class FindingSchema(Schema):
+    """A policy violation or warning: 1-based line, 0-based column."""
+
+    line = fields.Integer(required=True)
+    col = fields.Integer(required=True)
+    rule = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class AnalysisSchema(Schema):
+    """POST /validate: valid unless errors; warnings are advice (empty unless includeWarnings)."""
+
+    class Meta:
+        unknown = RAISE
+
+    valid = fields.Boolean(required=True)
+    errors = fields.List(fields.Nested(FindingSchema), required=True)
+    warnings = fields.List(fields.Nested(FindingSchema), required=True)
+
+
+class AuditPageSchema(Schema):
+    """GET /audit: one page of execution records, newest first; nextCursor fetches the next (null: the last)."""
+
+    class Meta:
+        unknown = RAISE
+
+    records = fields.List(fields.Dict(), required=True)
+    count = fields.Integer(required=True)
+    nextCursor = fields.String(required=True, allow_none=True)  # noqa: N815
+
+
+class VersionSchema(Schema):
+    """GET /version: the package's version and the API's."""
+
+    class Meta:
+        unknown = RAISE
+
+    version = fields.String(required=True, metadata={"description": "penny-sandbox's version (PEP 440)"})
+    apiVersion = fields.String(required=True,  # noqa: N815
+                               metadata={"description": "the version of this API contract (info.version)"})
+
+
+# The payloads of the SSE events of /execute/stream and /jobs/{id}/events (the `data:` line, JSON).
+
+class QueuedEventSchema(Schema):
+    """`queued`: the job was accepted."""
+
+    jobId = fields.String(required=True)  # noqa: N815
+    status = fields.String(required=True, validate=validate.OneOf(["queued"]))
+
+
+class StartedEventSchema(Schema):
+    """`started`: a worker took the job."""
+
+    jobId = fields.String(required=True)  # noqa: N815
+    worker = fields.String(required=True)
+
+
+class OutputEventSchema(Schema):
+    """`stdout` / `stderr`: a piece of the output, in order."""
+
+    text = fields.String(required=True)
+
+
+class PlotSchema(Schema):
+    """`plot`: a figure; png and svg data are base64, plotly's is its JSON."""
+
+    format = fields.String(required=True, validate=validate.OneOf(["png", "svg", "plotly"]))
+    data = fields.Raw(required=True)
+    width = fields.Integer()
+    height = fields.Integer()
+
+
+class DisplaySchema(Schema):
+    """`display`: what display() showed: {type, repr, html?, json?}."""
+
+    type = fields.String(required=True)
+    repr = fields.String(required=True)
+    html = fields.String()
+    json = fields.Raw()
+
+
+class ResourceSampleSchema(Schema):
+    """`metrics`: a sample of the sandbox's resource use while the job runs."""
+
+    elapsedMs = fields.Integer()  # noqa: N815
+    cpuPercent = fields.Float(allow_none=True)  # noqa: N815
+    memoryBytes = fields.Integer(allow_none=True)  # noqa: N815
+    diskBytes = fields.Integer(allow_none=True)  # noqa: N815

@@ -8,6 +8,7 @@ from typing import cast
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.apidoc import Reply, documented
 from api.auth import current_key_id, current_tenant
 from api.context import load_body
 from api.context import services as current_services
@@ -19,10 +20,17 @@ from api.executions import (
     submit,
     wait_for_result,
 )
-from api.schemas import SessionCreateSchema, SessionVariablesSchema
+from api.schemas import (
+    SessionCreatedSchema,
+    SessionCreateSchema,
+    SessionListSchema,
+    SessionSchema,
+    SessionVariablesSchema,
+    VariablesSchema,
+)
 from api.services import Services
 from core import keys
-from core.errors import NotFound, Overloaded, Unavailable, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable, ValidationFailed
 from core.models import ExecutionRequest, SessionStatus
 from core.sessions import Reservation
 
@@ -57,6 +65,11 @@ def _reserve_on_a_host(services: Services, session_id: str) -> str:
 
 
 @bp.post("/sessions")
+@documented(tag="sessions", body=SessionCreateSchema, body_required=False,
+            example={"packages": [], "variables": {"rows": [1, 2, 3]}},
+            errors=(Forbidden, NotFound, Overloaded, Unavailable),
+            ok=Reply(201, "created and ready", SessionCreatedSchema,
+                     headers={"Location": "/api/v1/sessions/{sessionId}"}))
 def create_session() -> tuple[Response, int]:
     """Create a session on the least loaded worker host, from its warm pool."""
     services = current_services()
@@ -93,6 +106,7 @@ def _has_body() -> bool:
 
 
 @bp.get("/sessions")
+@documented(tag="sessions", errors=(Forbidden,), ok=Reply(200, "the caller's sessions", SessionListSchema))
 def list_sessions() -> Response:
     """The caller's sessions (live, and ended ones still retained)."""
     services = current_services()
@@ -105,12 +119,16 @@ def list_sessions() -> Response:
 
 
 @bp.get("/sessions/<session_id>")
+@documented(tag="sessions", errors=(Forbidden, NotFound), ok=Reply(200, "the session", SessionSchema))
 def get_session(session_id: str) -> Response:
     """The session's status, timestamps, execution count, variables and current resource use."""
     return jsonify(owned_session(current_services(), session_id).to_api())
 
 
 @bp.put("/sessions/<session_id>/variables")
+@documented(tag="sessions", body=SessionVariablesSchema, example={"variables": {"threshold": 0.5}},
+            errors=(Forbidden, NotFound, Conflict, Overloaded, Unavailable),
+            ok=Reply(200, "the session's variables after the change", VariablesSchema))
 def set_variables(session_id: str) -> Response:
     """Set JSON values in the session's namespace (in order with its executions); the new summary."""
     services = current_services()
@@ -129,6 +147,7 @@ def set_variables(session_id: str) -> Response:
 
 
 @bp.delete("/sessions/<session_id>")
+@documented(tag="sessions", errors=(Forbidden, NotFound), ok=Reply(204, "deleted"))
 def delete_session(session_id: str) -> tuple[str, int]:
     """Delete the session: its sandbox is destroyed at once; later use is 404."""
     services = current_services()

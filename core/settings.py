@@ -20,6 +20,7 @@ T = TypeVar("T")
 _TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _INTERFACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -200,6 +201,16 @@ def _readable_file(name: str, raw: str) -> str:
     return value
 
 
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    """`https://a.example,http://localhost:5173` -> origins (scheme://host[:port], no path); `*` is refused."""
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigError(f"{name} must be a comma-separated list of origins such as https://app.example.com "
+                              f"or http://localhost:5173 (no path, no wildcard), got {origin!r}")
+    return origins
+
+
 def _modules(name: str, raw: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     for module in names:
@@ -293,6 +304,8 @@ class Settings:
     rate_limit_execute: str = "200/second"
     rate_limit_sessions: str = "20/second"
     rate_limit_validate: str = "200/second"
+    # Browser pages on these origins (`https://app.example.com,...`) may call the API (api.cors); empty: none.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -356,6 +369,7 @@ class Settings:
             "rate_limit_execute": _rate,
             "rate_limit_sessions": _rate,
             "rate_limit_validate": _rate,
+            "cors_origins": _origins,
         }
         values: dict[str, Any] = {}
         for spec in fields(cls):
