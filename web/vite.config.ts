@@ -12,6 +12,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 6000,
     // Inline nothing as data: URLs that a script would load (the worker must be a file: CSP worker-src 'self').
     assetsInlineLimit: 0,
+    // The bundler's timing report is noise in `make` output.
+    rolldownOptions: { checks: { bundlerTimings: false } },
   },
   worker: { format: "es" },
   server: { proxy: { "/api": "http://127.0.0.1:3003" } },
