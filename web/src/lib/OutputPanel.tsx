@@ -9,7 +9,7 @@ import { formatBytes, formatMs } from "./format";
 import type { OutputLog } from "./outputLog";
 import { PlotViewer } from "./PlotViewer";
 import { sanitizeHtml } from "./sanitize";
-import type { ExecutionResult, Finding, JobStatus, Plot, ValueInfo, VariableMap } from "./types";
+import type { ExecutionResult, Finding, JobStatus, Plot, ResourceSample, ValueInfo, VariableMap } from "./types";
 import { VariableInspector } from "./VariableInspector";
 
 export type OutputTab = "output" | "result" | "plots" | "variables" | "problems";
@@ -28,6 +28,10 @@ export interface OutputPanelProps {
   findings: Finding[];
   /** Milliseconds since the job started, while it runs. */
   elapsedMs?: number | null;
+  /** The last live resource sample while the job runs. */
+  live?: ResourceSample | null;
+  /** The worker running the job, before its result names it. */
+  worker?: string | null;
   tab?: OutputTab;
   onTabChange?: (tab: OutputTab) => void;
 }
@@ -108,8 +112,8 @@ function Traceback({ lines }: { lines: string[] }) {
   );
 }
 
-function Metrics({ status, result, elapsedMs }: { status: JobStatus | "idle"; result: ExecutionResult | null;
-  elapsedMs?: number | null }) {
+function Metrics({ status, result, elapsedMs, live, worker }: { status: JobStatus | "idle";
+  result: ExecutionResult | null; elapsedMs?: number | null; live?: ResourceSample | null; worker?: string | null }) {
   const running = status === "queued" || status === "running";
   const m = running ? null : result?.metrics;
   const item = (term: string, value: ReactNode) => <div><dt>{term}</dt><dd>{value}</dd></div>;
@@ -117,9 +121,12 @@ function Metrics({ status, result, elapsedMs }: { status: JobStatus | "idle"; re
     <dl className="penny-metrics" aria-label="Run metrics" data-testid="metrics">
       {item("Status", <span className={`penny-status penny-status-${status}`} data-testid="status">{status}</span>)}
       {item("Duration", running ? formatMs(elapsedMs ?? 0) : formatMs(m?.durationMs))}
-      {item("CPU", formatMs(m?.cpuMs))}
-      {item("Peak memory", formatBytes(m?.peakMemoryBytes))}
-      {item("Worker", result?.worker ?? "–")}
+      {running
+        ? item("CPU now", live?.cpuPercent === null || live?.cpuPercent === undefined ? "–" : `${Math.round(live.cpuPercent)}%`)
+        : item("CPU", formatMs(m?.cpuMs))}
+      {running ? item("Memory now", formatBytes(live?.memoryBytes))
+        : item("Peak memory", formatBytes(m?.peakMemoryBytes || null))}
+      {item("Worker", (running ? worker : result?.worker) ?? "–")}
     </dl>
   );
 }
@@ -150,7 +157,7 @@ export function OutputPanel(props: OutputPanelProps) {
 
   return (
     <section className="penny-output-panel" aria-label="Run output">
-      <Metrics status={status} result={result} elapsedMs={elapsedMs} />
+      <Metrics status={status} result={result} elapsedMs={elapsedMs} live={props.live} worker={props.worker} />
       <div role="tablist" aria-label="Output views" className="penny-tabs" onKeyDown={onKey}>
         {TABS.map((t) => (
           <button key={t.id} type="button" role="tab" id={`${base}-tab-${t.id}`} aria-controls={`${base}-panel-${t.id}`}

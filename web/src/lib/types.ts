@@ -92,7 +92,16 @@ export type JobEvent =
   | { id: string; event: "stdout" | "stderr"; data: { text: string } }
   | { id: string; event: "plot"; data: Plot }
   | { id: string; event: "display"; data: ValueInfo }
+  | { id: string; event: "metrics"; data: ResourceSample }
   | { id: string; event: "result"; data: ExecutionResult };
+
+/** A live sample of the sandbox's resource use while the job runs: ms since start, percent of one core, bytes. */
+export interface ResourceSample {
+  elapsedMs: number;
+  cpuPercent: number | null;
+  memoryBytes: number | null;
+  diskBytes?: number | null;
+}
 
 export interface Validation {
   valid: boolean;

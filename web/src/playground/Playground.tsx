@@ -147,7 +147,7 @@ export function Playground() {
         </section>
         <section className="penny-right" aria-label="Output">
           <OutputPanel status={state.status} output={state.output} outputVersion={state.version} result={state.result}
-            plots={state.plots} variables={variables} findings={findings} elapsedMs={state.elapsedMs}
+            plots={state.plots} variables={variables} findings={findings} elapsedMs={state.elapsedMs} live={state.live} worker={state.worker}
             tab={tab} onTabChange={setTab} />
         </section>
       </main>

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiRequestError, type SandboxApi } from "../lib/api";
 import { OutputLog } from "../lib/outputLog";
-import type { ExecuteRequest, ExecutionResult, JobStatus, Plot } from "../lib/types";
+import type { ExecuteRequest, ExecutionResult, JobStatus, Plot, ResourceSample } from "../lib/types";
 
 export interface RunState {
   status: JobStatus | "idle";
@@ -15,10 +15,14 @@ export interface RunState {
   failure: string | null;
   startedAt: number | null;
   elapsedMs: number | null;
+  /** The last live resource sample (metrics events) while the job runs. */
+  live: ResourceSample | null;
+  /** The worker host running the job (from its started event). */
+  worker: string | null;
 }
 
 const IDLE: RunState = { status: "idle", jobId: null, output: new OutputLog(), version: 0, plots: [], result: null,
-  failure: null, startedAt: null, elapsedMs: null };
+  failure: null, startedAt: null, elapsedMs: null, live: null, worker: null };
 
 export function useRun(api: SandboxApi, onFinished: (result: ExecutionResult | null) => void) {
   const [state, setState] = useState<RunState>(IDLE);
@@ -47,10 +51,14 @@ export function useRun(api: SandboxApi, onFinished: (result: ExecutionResult | n
       setState((s) => ({ ...s, jobId }));
       for await (const event of api.events(jobId, controller.signal)) {
         if (event.event === "started") {
-          setState((s) => ({ ...s, status: "running", startedAt: Date.now(), elapsedMs: 0 }));
+          const worker = typeof event.data.worker === "string" ? event.data.worker : null;
+          setState((s) => ({ ...s, status: "running", startedAt: Date.now(), elapsedMs: 0, worker }));
         } else if (event.event === "stdout" || event.event === "stderr") {
           output.append(event.event, event.data.text);
           setState((s) => ({ ...s, version: output.version }));
+        } else if (event.event === "metrics") {
+          const live = event.data;
+          setState((s) => ({ ...s, live }));
         } else if (event.event === "plot") {
           const plot = event.data;
           setState((s) => ({ ...s, plots: [...s.plots, plot] }));

@@ -27,6 +27,7 @@ test("stdout lines appear one by one while the job still runs", () => withPlaygr
   const firstAt = Date.now();
   assert.equal(await statusOf(page), "running", "the first line is shown while the job still runs");
   assert.equal(await lines.count(), 1);
+  await screenshot(page, "streaming-running");
   await lines.filter({ hasText: "line 1" }).waitFor();
   assert.equal(await statusOf(page), "running");
   assert.ok(Date.now() - firstAt >= 500, "the second line arrives later, not with the first");
