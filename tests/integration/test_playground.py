@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import require
-from tests.integration.conftest import REPO, Cluster
+from tests.integration.conftest import REPO, Cluster, running_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
 
@@ -30,8 +32,7 @@ SCENARIO_TIMEOUT_S = 240
 SCENARIOS = re.findall(r'^test\("([^"]+)"', SCENARIOS_FILE.read_text(), flags=re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def playground(cluster: Cluster) -> str:
+def serving_playground(cluster: Cluster) -> str:
     """The stack's URL once it serves the built playground (and the browser and Playwright are there)."""
     require((WEB / "dist" / "index.html").is_file(), "web/dist is not built (run `make web`)")
     require((WEB / "node_modules" / "playwright-core").is_dir(), "web/node_modules is missing (run `make web`)")
@@ -41,17 +42,40 @@ def playground(cluster: Cluster) -> str:
     return cluster.url
 
 
+@pytest.fixture(scope="module")
+def playground(cluster: Cluster) -> str:
+    return serving_playground(cluster)
+
+
+def run_scenarios(test_file: str, url: str, pattern: str | None = None, **env: str) -> None:
+    """`node --test` on one file of web/tests/browser (one scenario with pattern); fails with its report."""
+    only = [f"--test-name-pattern=^{re.escape(pattern)}$"] if pattern else []
+    argv = ["node", "--test", "--test-reporter=spec", *only, f"tests/browser/{test_file}"]
+    env = {**os.environ, "PENNY_URL": url, "PENNY_SCREENSHOTS": str(SCREENSHOTS), **env}
+    proc = subprocess.run(argv, cwd=WEB, env=env, capture_output=True, text=True, timeout=SCENARIO_TIMEOUT_S,
+                          check=False)
+    report = proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, report
+    assert re.search(r"^ℹ pass 1$", proc.stdout, flags=re.MULTILINE), report
+
+
 def test_the_scenarios_are_found() -> None:
     assert len(SCENARIOS) >= 8, SCENARIOS
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_playground_in_chromium(playground: str, scenario: str) -> None:
-    env = {**os.environ, "PENNY_URL": playground, "PENNY_SCREENSHOTS": str(SCREENSHOTS)}
-    proc = subprocess.run(
-        ["node", "--test", "--test-reporter=spec", f"--test-name-pattern=^{re.escape(scenario)}$",
-         str(SCENARIOS_FILE.relative_to(WEB))],
-        cwd=WEB, env=env, capture_output=True, text=True, timeout=SCENARIO_TIMEOUT_S, check=False)
-    report = proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert proc.returncode == 0, report
-    assert re.search(r"^ℹ pass 1$", proc.stdout, flags=re.MULTILINE), report
+    run_scenarios(SCENARIOS_FILE.name, playground, scenario)
+
+
+@pytest.fixture(scope="module")
+def keyed_cluster(services_ready: None, log_root: Path) -> Iterator[tuple[Cluster, str]]:
+    """A small stack of its own that requires an API key."""
+    key = secrets.token_urlsafe(24)
+    with running_cluster("keys", log_root, POOL_SIZE="1", PENNY_API_KEYS=f"{key}:web") as running:
+        yield running, key
+
+
+def test_playground_with_api_keys(keyed_cluster: tuple[Cluster, str]) -> None:
+    cluster, key = keyed_cluster
+    run_scenarios("keys.test.mjs", serving_playground(cluster), PENNY_API_KEY=key)
