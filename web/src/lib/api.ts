@@ -36,6 +36,12 @@ export class ApiRequestError extends Error {
   }
 }
 
+/** A failed call in words: the API's message and code, or the error itself. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiRequestError) return `${error.message} (${error.code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Split an SSE byte stream into events (`id:`, `event:`, one `data:` line of JSON; `:` lines are keep-alives). */
 export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<JobEvent> {
   const reader = body.getReader();

@@ -4,7 +4,7 @@ export { OutputPanel, type OutputPanelProps, type OutputTab } from "./OutputPane
 export { VariableInspector, type VariableInspectorProps } from "./VariableInspector";
 export { PlotViewer, type PlotViewerProps } from "./PlotViewer";
 export { OutputLog, type OutputLine, type Stream } from "./outputLog";
-export { HttpSandboxApi, ApiRequestError, parseSse, type SandboxApi } from "./api";
+export { HttpSandboxApi, ApiRequestError, describeError, parseSse, type SandboxApi } from "./api";
 export { parseAnsi, stripAnsi } from "./ansi";
 export { sanitizeHtml } from "./sanitize";
 export * from "./types";

@@ -1,6 +1,6 @@
 /** The allowlist (GET /packages, searchable) and installing the chosen packages into the session. */
 import { useEffect, useId, useState } from "react";
-import type { SandboxApi } from "../lib/api";
+import { describeError, type SandboxApi } from "../lib/api";
 import type { PackageInfo } from "../lib/types";
 
 export interface PackagePickerProps {
@@ -21,7 +21,7 @@ export function PackagePicker({ api, sessionId, onInstalled }: PackagePickerProp
   useEffect(() => {
     const timer = setTimeout(() => {
       api.listPackages(search.trim() || undefined).then((list) => { setPackages(list); setError(null); })
-        .catch((e: unknown) => setError(String(e)));
+        .catch((e: unknown) => setError(describeError(e)));
     }, 250);
     return () => clearTimeout(timer);
   }, [api, search]);
@@ -36,7 +36,7 @@ export function PackagePicker({ api, sessionId, onInstalled }: PackagePickerProp
       onInstalled([ok && `installed ${ok}`, failed && `failed: ${failed}`].filter(Boolean).join("; ") || "nothing to do");
       setChosen([]);
     } catch (e) {
-      onInstalled(`installation refused: ${String(e)}`);
+      onInstalled(`installation refused: ${describeError(e)}`);
     } finally {
       setBusy(false);
     }

@@ -1,7 +1,7 @@
 /** The playground page: the editor and run controls on the left, the output on the right (stacked when narrow). */
 import { useCallback, useEffect, useId, useMemo, useState } from "react";
 import { CodeEditor } from "../lib/CodeEditor";
-import { HttpSandboxApi } from "../lib/api";
+import { describeError, HttpSandboxApi } from "../lib/api";
 import { OutputPanel, type OutputTab } from "../lib/OutputPanel";
 import type { ExecutionResult, Finding, SessionInfo, VariableMap } from "../lib/types";
 import { PackagePicker } from "./PackagePicker";
@@ -36,7 +36,7 @@ export function Playground() {
 
   const refreshSession = useCallback(async (id: string | null) => {
     if (!id) { setDetail(null); return; }
-    try { setDetail(await api.getSession(id)); } catch (e) { setMessage(`session: ${String(e)}`); }
+    try { setDetail(await api.getSession(id)); } catch (e) { setMessage(`session: ${describeError(e)}`); }
   }, [api]);
 
   const onFinished = useCallback((result: ExecutionResult | null) => {
@@ -61,7 +61,12 @@ export function Playground() {
   }, [api, code]);
 
   const loadSessions = useCallback(async () => {
-    try { setSessions(await api.listSessions()); } catch (e) { setMessage(`sessions: ${String(e)}`); }
+    try {
+      setSessions(await api.listSessions());
+      setMessage((m) => (m?.startsWith("Sessions: ") ? null : m));
+    } catch (e) {
+      setMessage(`Sessions: ${describeError(e)}`);
+    }
   }, [api]);
   useEffect(() => { void loadSessions(); }, [loadSessions]);
 
@@ -76,7 +81,7 @@ export function Playground() {
       pick(session.sessionId);
       setMessage(`Session ${session.sessionId} started.`);
     } catch (e) {
-      setMessage(`The session could not be started: ${String(e)}`);
+      setMessage(`The session could not be started: ${describeError(e)}`);
     } finally {
       setSessionBusy(false);
     }
@@ -90,7 +95,7 @@ export function Playground() {
       pick(null);
       await loadSessions();
     } catch (e) {
-      setMessage(`The session could not be deleted: ${String(e)}`);
+      setMessage(`The session could not be deleted: ${describeError(e)}`);
     } finally {
       setSessionBusy(false);
     }

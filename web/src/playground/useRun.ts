@@ -1,6 +1,6 @@
 /** One run at a time: submit, follow its events (output, plots, result), cancel; the elapsed time while it runs. */
 import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiRequestError, type SandboxApi } from "../lib/api";
+import { describeError, type SandboxApi } from "../lib/api";
 import { OutputLog } from "../lib/outputLog";
 import type { ExecuteRequest, ExecutionResult, JobStatus, Plot, ResourceSample } from "../lib/types";
 
@@ -75,8 +75,7 @@ export function useRun(api: SandboxApi, onFinished: (result: ExecutionResult | n
       }
     } catch (error) {
       if (controller.signal.aborted) return;
-      const message = error instanceof ApiRequestError ? `${error.message} (${error.code})` : String(error);
-      setState((s) => ({ ...s, status: "idle", failure: message }));
+      setState((s) => ({ ...s, status: "idle", failure: describeError(error) }));
     } finally {
       if (abort.current === controller) abort.current = null;
     }
@@ -89,7 +88,7 @@ export function useRun(api: SandboxApi, onFinished: (result: ExecutionResult | n
     try {
       await api.cancel(jobId);
     } catch (error) {
-      setState((s) => ({ ...s, failure: `cancel failed: ${String(error)}` }));
+      setState((s) => ({ ...s, failure: `cancel failed: ${describeError(error)}` }));
     }
   }, [api, state.jobId]);
 
