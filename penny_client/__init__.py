@@ -24,6 +24,7 @@ from penny_client.errors import (
     ValidationError,
 )
 from penny_client.events import (
+    DisplayEvent,
     Event,
     MetricsEvent,
     PlotEvent,
@@ -40,10 +41,12 @@ from penny_client.models import (
     ExecutionResult,
     Health,
     InstallReport,
+    Issue,
     JobInfo,
     JobStatus,
     PackageInfo,
     Plot,
+    ServerVersion,
     SessionInfo,
     SessionStatus,
     ValidationReport,
@@ -53,6 +56,7 @@ from penny_client.models import (
 from penny_client.retry import RetryPolicy
 from penny_client.session import Session
 from penny_client.stream import EventStream
+from penny_client.version import VERSION as __version__
 
 __all__ = [
     "ApiError", "AsyncEventStream", "AsyncJob", "AsyncSandboxClient", "AsyncSession", "Conflict", "Forbidden",
@@ -63,3 +67,4 @@ __all__ = [
     "StartedEvent", "StderrEvent", "StdoutEvent", "Unauthorized", "Unavailable", "UnknownEvent", "Unsupported",
     "UnsupportedMediaType", "ValidationError", "ValidationReport", "Value", "Variable",
 ]
+__all__ += ["DisplayEvent", "Issue", "ServerVersion", "__version__"]  # API v1 parity

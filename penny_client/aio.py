@@ -30,6 +30,7 @@ from penny_client.models import (
     InstallReport,
     JobInfo,
     PackageInfo,
+    ServerVersion,
     SessionInfo,
     ValidationReport,
     Variable,
@@ -46,12 +47,14 @@ class AsyncEventStream(CursorView, AsyncIterator[Event]):
 
     def __init__(self, response: httpx.Response, *, cursor: StreamCursor,
                  reopen: Callable[[calls.Call], Awaitable[httpx.Response]], policy: RetryPolicy,
-                 sleep: Callable[[float], Awaitable[None]]) -> None:
+                 sleep: Callable[[float], Awaitable[None]],
+                 final_result: Callable[[str], Awaitable[ExecutionResult | None]] | None = None) -> None:
         self._response: httpx.Response | None = response
         self._cursor = cursor
         self._reopen = reopen
         self._policy = policy
         self._sleep = sleep
+        self._final_result = final_result
         self._events = self._run()
 
     def __aiter__(self) -> AsyncEventStream:
@@ -80,12 +83,20 @@ class AsyncEventStream(CursorView, AsyncIterator[Event]):
                         tb: TracebackType | None) -> None:
         await self.aclose()
 
+    async def _job_ended(self) -> bool:
+        """As EventStream._job_ended: after an empty stream, the job's result from GET /jobs/{id} if it ended."""
+        if self._final_result is None or self._cursor.job_id is None:
+            return False
+        self._cursor.result = await self._final_result(self._cursor.job_id)
+        return self._cursor.result is not None
+
     async def _run(self) -> AsyncGenerator[Event, None]:
         drops = 0
         while True:
             response = self._response
             assert response is not None
             parser = SSEParser()
+            delivered = False
             try:
                 async for chunk in response.aiter_bytes():
                     for sse in parser.feed(chunk):
@@ -93,9 +104,12 @@ class AsyncEventStream(CursorView, AsyncIterator[Event]):
                         if event is None:
                             continue
                         drops = 0
+                        delivered = True
                         yield event
                         if self._cursor.done:
                             return
+                if not delivered and await self._job_ended():
+                    return
                 cause: Exception = ConnectionFailed("the stream ended before the result")
             except DROPPED as exc:
                 cause = exc
@@ -147,14 +161,24 @@ class AsyncSession:
     def __repr__(self) -> str:
         return f"AsyncSession({self.id!r})"
 
-    async def run(self, code: str, *, timeout_ms: int | None = None,
-                  variables: Mapping[str, Any] | None = None) -> ExecutionResult:
-        return await self._client.execute(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+    async def run(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+                  packages: Sequence[str] | None = None, strict: bool | None = None,
+                  plot_formats: Sequence[str] | None = None) -> ExecutionResult:
+        return await self._client.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                          strict=strict, plot_formats=plot_formats, session_id=self.id)
 
-    async def stream(self, code: str, *, timeout_ms: int | None = None,
-                     variables: Mapping[str, Any] | None = None) -> AsyncEventStream:
+    async def stream(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+                     packages: Sequence[str] | None = None, strict: bool | None = None,
+                     plot_formats: Sequence[str] | None = None) -> AsyncEventStream:
         return await self._client.execute_stream(code, timeout_ms=timeout_ms, variables=variables,
+                                                 packages=packages, strict=strict, plot_formats=plot_formats,
                                                  session_id=self.id)
+
+    async def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+                     packages: Sequence[str] | None = None, strict: bool | None = None,
+                     plot_formats: Sequence[str] | None = None) -> AsyncJob:
+        return await self._client.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                         strict=strict, plot_formats=plot_formats, session_id=self.id)
 
     async def info(self) -> SessionInfo:
         return await self._client.session_info(self.id)
@@ -269,28 +293,41 @@ class AsyncSandboxClient:
         async def reopen(resume: calls.Call) -> httpx.Response:
             return await self.send(resume, stream=True)
 
+        async def final_result(job_id: str) -> ExecutionResult | None:
+            return (await self.job_info(job_id)).result
+
         return AsyncEventStream(await self.send(call, stream=True), cursor=cursor, reopen=reopen,
-                                policy=self._reconnect_policy, sleep=self._sleep)
+                                policy=self._reconnect_policy, sleep=self._sleep, final_result=final_result)
 
     async def execute(self, code: str, *, timeout_ms: int | None = None,
                       variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,
-                      session_id: str | None = None, retry: bool = False) -> ExecutionResult:
-        return ExecutionResult.from_api(await self._json(calls.execute(
-            code, timeout_ms=timeout_ms, variables=variables, packages=packages, session_id=session_id,
-            retry=retry)))
+                      session_id: str | None = None, strict: bool | None = None,
+                      plot_formats: Sequence[str] | None = None, retry: bool = False) -> ExecutionResult:
+        response = await self.send(calls.execute(code, timeout_ms=timeout_ms, variables=variables,
+                                                 packages=packages, session_id=session_id, strict=strict,
+                                                 plot_formats=plot_formats, retry=retry))
+        data = response.json()
+        if response.status_code == 202:  # queued past the service's wait: follow the job to its end
+            return await AsyncJob(self, str(data["jobId"])).wait()
+        return ExecutionResult.from_api(data)
 
     async def execute_stream(self, code: str, *, timeout_ms: int | None = None,
                              variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,
-                             session_id: str | None = None, retry: bool = False) -> AsyncEventStream:
+                             session_id: str | None = None, strict: bool | None = None,
+                             plot_formats: Sequence[str] | None = None, retry: bool = False) -> AsyncEventStream:
+        """Run code: `async with await client.execute_stream(code) as events: async for event in events: ...`."""
         return await self._stream(calls.execute_stream(code, timeout_ms=timeout_ms, variables=variables,
-                                                       packages=packages, session_id=session_id, retry=retry),
+                                                       packages=packages, session_id=session_id, strict=strict,
+                                                       plot_formats=plot_formats, retry=retry),
                                   StreamCursor())
 
     async def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                      packages: Sequence[str] | None = None, session_id: str | None = None,
+                     strict: bool | None = None, plot_formats: Sequence[str] | None = None,
                      retry: bool = False) -> AsyncJob:
         data = await self._json(calls.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                             session_id=session_id, retry=retry))
+                                             session_id=session_id, strict=strict, plot_formats=plot_formats,
+                                             retry=retry))
         return AsyncJob(self, str(data["jobId"]))
 
     def job(self, job_id: str) -> AsyncJob:
@@ -350,3 +387,6 @@ class AsyncSandboxClient:
 
     async def health(self) -> Health:
         return decode_health(await self.send(calls.health()))
+
+    async def version(self) -> ServerVersion:
+        return ServerVersion.from_api(await self._json(calls.version()))

@@ -45,7 +45,9 @@ def _segment(value: str) -> str:
 
 
 def _execution_body(code: str, *, timeout_ms: int | None, variables: Mapping[str, Any] | None,
-                    packages: Sequence[str] | None, session_id: str | None) -> dict[str, Any]:
+                    packages: Sequence[str] | None, session_id: str | None, strict: bool | None,
+                    plot_formats: Sequence[str] | None) -> dict[str, Any]:
+    """The body of an execution; options left at None are left to the service's defaults."""
     body: dict[str, Any] = {"code": code}
     if timeout_ms is not None:
         body["timeout"] = timeout_ms
@@ -55,6 +57,10 @@ def _execution_body(code: str, *, timeout_ms: int | None, variables: Mapping[str
         body["packages"] = list(packages)
     if session_id is not None:
         body["sessionId"] = session_id
+    if strict is not None:
+        body["strict"] = strict
+    if plot_formats is not None:
+        body["plotFormats"] = list(plot_formats)
     return body
 
 
@@ -63,28 +69,34 @@ def _execution_wait_s(timeout_ms: int | None) -> float:
 
 
 def execute(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-            packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False) -> Call:
-    """POST /execute: answered when the code has ended."""
-    return Call("POST", f"{API}/execute", _execution_body(code, timeout_ms=timeout_ms, variables=variables,
-                                                          packages=packages, session_id=session_id),
+            packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
+            plot_formats: Sequence[str] | None = None, retry: bool = False) -> Call:
+    """POST /execute: answered when the code has ended (or 202 with the job id after a long queue wait)."""
+    return Call("POST", f"{API}/execute",
+                _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                session_id=session_id, strict=strict, plot_formats=plot_formats),
                 wait_s=_execution_wait_s(timeout_ms), retry=retry)
 
 
 def execute_stream(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                    packages: Sequence[str] | None = None, session_id: str | None = None,
+                   strict: bool | None = None, plot_formats: Sequence[str] | None = None,
                    retry: bool = False) -> Call:
     """POST /execute/stream: the job's events as SSE."""
     return Call("POST", f"{API}/execute/stream",
                 _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                session_id=session_id),
+                                session_id=session_id, strict=strict, plot_formats=plot_formats),
                 headers={"Accept": "text/event-stream"}, retry=retry)
 
 
 def submit(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-           packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False) -> Call:
+           packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
+           plot_formats: Sequence[str] | None = None, retry: bool = False) -> Call:
     """POST /jobs: 202 with the job id at once."""
-    return Call("POST", f"{API}/jobs", _execution_body(code, timeout_ms=timeout_ms, variables=variables,
-                                                       packages=packages, session_id=session_id), retry=retry)
+    return Call("POST", f"{API}/jobs",
+                _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                session_id=session_id, strict=strict, plot_formats=plot_formats),
+                retry=retry)
 
 
 def get_job(job_id: str) -> Call:
@@ -164,3 +176,8 @@ def audit(*, tenant: str | None = None, status: str | None = None, since: str | 
 def health() -> Call:
     """GET /health; its 503 (unhealthy) carries the health body, not an error envelope."""
     return Call("GET", "/health", accept=frozenset({503}))
+
+
+def version() -> Call:
+    """GET /api/v1/version: the service's package and API versions."""
+    return Call("GET", f"{API}/version")

@@ -1,8 +1,9 @@
-"""`penny`: run code in PENNY Sandbox from a shell, manage sessions, check code, list packages, see health.
+"""`penny`: run code in PENNY Sandbox from a shell, follow jobs, manage sessions, check code, list packages.
 
 Exit status: 0 success; 1 the user's code failed (status `error`, or `validate` found errors); 2 the run hit
 a limit or did not finish (timeout, memory_exceeded, output_limit, policy_violation, cancelled, worker_lost);
 3 the request was rejected (an API error, no connection, a bad argument; `health`: the service is unhealthy).
+`run` and `jobs events` exit by how the job ended; `jobs show` and `jobs cancel` exit 0 when answered.
 `--json` prints one JSON document on stdout and nothing else there; errors then are `{"error": {...}}`.
 """
 
@@ -19,10 +20,24 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+import httpx
+
 from penny_client.client import DEFAULT_URL, SandboxClient
 from penny_client.errors import ApiError, ConnectionFailed, PennyClientError
-from penny_client.events import QueuedEvent, StartedEvent, StderrEvent, StdoutEvent
-from penny_client.models import ExecutionResult, JobStatus, SessionInfo, Variable
+from penny_client.events import (
+    DisplayEvent,
+    Event,
+    MetricsEvent,
+    PlotEvent,
+    QueuedEvent,
+    ResultEvent,
+    StartedEvent,
+    StderrEvent,
+    StdoutEvent,
+    UnknownEvent,
+)
+from penny_client.models import ExecutionResult, JobInfo, JobStatus, SessionInfo, Variable
+from penny_client.version import VERSION
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 1
@@ -30,6 +45,10 @@ EXIT_LIMIT = 2
 EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
 PROGRESS_INTERVAL_S = 0.2
+START_HINT = ("is the service running? Start it with `make run` in the PENNY Sandbox repository, "
+              "or point --url / PENNY_URL at it")
+# Characters of an event's text shown on one line of `penny jobs events`.
+EVENT_LINE_CHARS = 160
 
 _ENDINGS = {
     JobStatus.TIMEOUT: "timeout: the code ran past its time limit",
@@ -73,6 +92,22 @@ def _variable(text: str) -> tuple[str, Any]:
                                          f"{name}='\"text\"')") from None
 
 
+_SPECIFIER_START = ("<", ">", "=", "!", "~")
+
+
+def split_packages(text: str) -> list[str]:
+    """`numpy,pandas>=2,<3` -> ["numpy", "pandas>=2,<3"]: commas separate packages, except inside a specifier."""
+    packages: list[str] = []
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        if packages and part.startswith(_SPECIFIER_START):
+            packages[-1] += "," + part
+        else:
+            packages.append(part)
+    return packages
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `penny` command line."""
     common = _Parser(add_help=False)
@@ -83,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     parser = _Parser(prog="penny", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"penny {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", parents=[common], help="run a file (or - for stdin), streaming its output")
@@ -92,7 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--var", type=_variable, action="append", default=[], metavar="NAME=JSON",
                      help="a variable set before the run (repeatable)")
     run.add_argument("--plots", type=Path, metavar="DIR", help="save the plots into DIR")
+    run.add_argument("--svg", action="store_true", help="plots as SVG instead of PNG")
+    run.add_argument("--packages", type=split_packages, action="extend", default=[], metavar="PKG[,PKG...]",
+                     help="install allowlisted packages for this run, e.g. tabulate,pandas>=2 (repeatable)")
+    run.add_argument("--strict", action="store_true", default=None,
+                     help="refuse the code if the policy check finds errors, instead of running it")
     run.set_defaults(handler=_run)
+
+    jobs = commands.add_parser("jobs", help="show, follow or cancel a job by its id")
+    job_actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    job_show = job_actions.add_parser("show", parents=[common], help="a job's status and, once ended, its result")
+    job_show.add_argument("job_id", metavar="ID")
+    job_show.set_defaults(handler=_job_show)
+    job_cancel = job_actions.add_parser("cancel", parents=[common], help="cancel a queued or running job")
+    job_cancel.add_argument("job_id", metavar="ID")
+    job_cancel.set_defaults(handler=_job_cancel)
+    job_events = job_actions.add_parser("events", parents=[common],
+                                        help="a job's events, one a line, until its result")
+    job_events.add_argument("job_id", metavar="ID")
+    job_events.add_argument("--after", metavar="EVENT_ID", help="only the events after this one (Last-Event-ID)")
+    job_events.set_defaults(handler=_job_events)
 
     session = commands.add_parser("session", help="create, list, show or delete sessions")
     actions = session.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -218,7 +273,8 @@ def _save_plots(result: ExecutionResult, directory: Path, console: Console) -> l
 def _run(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
     code = _read_source(args.file)
     events = client.execute_stream(code, timeout_ms=args.timeout, variables=dict(args.var),
-                                   session_id=args.session)
+                                   session_id=args.session, packages=args.packages or None, strict=args.strict,
+                                   plot_formats=["svg"] if args.svg else None)
     try:
         with events:
             for event in events:
@@ -226,10 +282,15 @@ def _run(client: SandboxClient, args: argparse.Namespace, console: Console) -> i
                     console.status("queued")
                 elif isinstance(event, StartedEvent):
                     console.status(f"running on {event.worker}" if event.worker else "running")
-                elif isinstance(event, StdoutEvent) and not console.as_json:
+                elif console.as_json:
+                    continue
+                elif isinstance(event, StdoutEvent):
                     console.write(console.stdout, event.text)
-                elif isinstance(event, StderrEvent) and not console.as_json:
+                elif isinstance(event, StderrEvent):
                     console.write(console.stderr, event.text)
+                elif isinstance(event, DisplayEvent):  # as a notebook's text view shows display(obj)
+                    console.ensure_line_start(console.stdout)
+                    console.write(console.stdout, event.display.repr + "\n")
     except KeyboardInterrupt:
         console.stop_progress()
         if events.job_id is not None:
@@ -245,16 +306,121 @@ def _run(client: SandboxClient, args: argparse.Namespace, console: Console) -> i
     if console.as_json:
         console.document({**result.to_api(), **({"savedPlots": plots} if args.plots else {})})
         return exit_code(result.status)
+    _print_ending(result, console)
+    if result.plots and not args.plots:
+        count = len(result.plots)
+        console.write(console.stderr, f"penny: {count} plot{'s' if count > 1 else ''} produced, not saved "
+                                      f"(--plots DIR saves them)\n")
+    return exit_code(result.status)
+
+
+def _print_ending(result: ExecutionResult, console: Console) -> None:
+    """What a run prints after its streamed output: the value or the traceback, then the service's remarks."""
     if result.result is not None:
         console.ensure_line_start(console.stdout)
         console.write(console.stdout, result.result.repr + "\n")
     if result.error is not None:
         console.ensure_line_start(console.stderr)
         console.write(console.stderr, result.error.format() + "\n")
+    if result.packages is not None:
+        for installed in result.packages.installed:
+            console.write(console.stderr, f"penny: installed {installed.name} {installed.version or ''}".rstrip()
+                          + "\n")
+        for failed in result.packages.failed:
+            console.write(console.stderr, f"penny: package {failed.name} not installed: {failed.reason}\n")
+    for note in result.notes:
+        console.write(console.stderr, f"penny: note: {note}\n")
     if result.truncated:
         console.write(console.stderr, "penny: output truncated (over the service's output limit)\n")
     if result.status is not JobStatus.SUCCESS and result.status is not JobStatus.ERROR:
         console.write(console.stderr, f"penny: {_ENDINGS.get(result.status, result.status.value)}\n")
+
+
+def _job_text(info: JobInfo) -> str:
+    lines = [f"{info.job_id}  {info.status.value}  {info.worker or '-'}"]
+    result = info.result
+    if result is None:
+        return "\n".join(lines)
+    metrics = result.metrics
+    lines.append(f"  queued {metrics.queued_ms} ms, ran {metrics.duration_ms} ms, cpu {metrics.cpu_ms} ms, "
+                 f"peak memory {metrics.peak_memory_bytes} bytes")
+    if result.session_id:
+        lines.append(f"  session: {result.session_id} ({result.session_state or '?'})")
+    if result.result is not None:
+        lines.append(f"  value: {result.result.type} = {result.result.repr}")
+    if result.error is not None:
+        lines.append(f"  error: {result.error.type}: {result.error.message}")
+    if result.plots or result.displays:
+        lines.append(f"  plots: {len(result.plots)}, displays: {len(result.displays)}")
+    lines.extend(f"  note: {note}" for note in result.notes)
+    for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+        if text:
+            lines.append(f"{name}:")
+            lines.extend(f"  {line}" for line in text.splitlines())
+    return "\n".join(lines)
+
+
+def _job_show(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    info = client.job_info(args.job_id)
+    if console.as_json:
+        console.document({"jobId": info.job_id, "status": info.status.value, "worker": info.worker,
+                          **({"result": info.result.to_api()} if info.result is not None else {})})
+    else:
+        console.write(console.stdout, _job_text(info) + "\n")
+    return EXIT_OK
+
+
+def _job_cancel(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    status = client.cancel_job(args.job_id)
+    if console.as_json:
+        console.document({"jobId": args.job_id, "status": status})
+    else:
+        console.write(console.stdout, f"{args.job_id}  {status}\n")
+    return EXIT_OK
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= EVENT_LINE_CHARS else text[:EVENT_LINE_CHARS - 1] + "…"
+
+
+def event_line(event: Event) -> str:
+    """One line of `penny jobs events`: the event's id, its name and what it says."""
+    if isinstance(event, QueuedEvent):
+        detail = ""
+    elif isinstance(event, StartedEvent):
+        detail = event.worker or ""
+    elif isinstance(event, StdoutEvent | StderrEvent):
+        detail = json.dumps(event.text)
+    elif isinstance(event, PlotEvent):
+        size = f" {event.plot.width}x{event.plot.height}" if event.plot.width and event.plot.height else ""
+        detail = event.plot.format + size
+    elif isinstance(event, DisplayEvent):
+        detail = f"{event.display.type}: {event.display.repr}"
+    elif isinstance(event, MetricsEvent):
+        detail = (f"elapsed {event.elapsed_ms} ms, cpu {event.cpu_percent} %, memory {event.memory_bytes} bytes, "
+                  f"disk {event.disk_bytes} bytes")
+    elif isinstance(event, ResultEvent):
+        error = event.result.error
+        detail = event.result.status.value + (f" ({error.type}: {error.message})" if error else "")
+    elif isinstance(event, UnknownEvent):
+        detail = json.dumps(event.data, default=str)
+    else:  # pragma: no cover - every event class is handled above
+        detail = ""
+    return _clip(f"{event.id}  {event.type}  {detail}".rstrip().replace("\n", " "))
+
+
+def _job_events(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    collected: list[dict[str, Any]] = []
+    with client.job_events(args.job_id, last_event_id=args.after) as events:
+        for event in events:
+            if console.as_json:
+                collected.append({"id": event.id, "event": event.type, "data": event.raw})
+            else:
+                console.write(console.stdout, event_line(event) + "\n")
+        result = events.result
+    if console.as_json:
+        console.document({"jobId": args.job_id, "events": collected})
+    assert result is not None  # the stream ends with its result, or raises
     return exit_code(result.status)
 
 
@@ -343,19 +509,20 @@ def _health(client: SandboxClient, args: argparse.Namespace, console: Console) -
     if console.as_json:
         console.document(health.to_api())
     else:
+        version = f", version {health.version} (API {health.api_version})" if health.version else ""
         console.write(console.stdout, f"{health.status}  uptime {health.uptime_s} s, {len(health.workers)} "
-                                      f"worker(s), queue {health.queue_depth}\n")
+                                      f"worker(s), queue {health.queue_depth}{version}\n")
     return EXIT_OK if health.ok else EXIT_REJECTED
 
 
-def _report_error(exc: PennyClientError | UsageError, console: Console) -> None:
+def _report_error(exc: PennyClientError | UsageError, console: Console, *, url: str) -> None:
     if isinstance(exc, ApiError):
         envelope = {"code": exc.code, "message": exc.message, "details": exc.details, "httpStatus": exc.http_status}
-        text = f"penny: {exc.code} ({exc.http_status}): {exc.message}"
-        fields = exc.details.get("fields")
-        if isinstance(fields, dict):
-            text += "".join(f"\n  {name}: {'; '.join(map(str, problems)) if isinstance(problems, list) else problems}"
-                            for name, problems in fields.items())
+        text = f"penny: {exc.code} ({exc.http_status}): {exc.message}" + _details_text(exc.details)
+    elif isinstance(exc, ConnectionFailed) and isinstance(exc.__cause__, httpx.ConnectError):
+        message = f"cannot connect to {url} ({exc.__cause__})"
+        envelope = {"code": "connection_failed", "message": message, "details": {"url": url, "hint": START_HINT}}
+        text = f"penny: {message}\n  {START_HINT}"
     else:
         code = "connection_failed" if isinstance(exc, ConnectionFailed) else "usage"
         envelope = {"code": code, "message": str(exc), "details": {}}
@@ -364,6 +531,23 @@ def _report_error(exc: PennyClientError | UsageError, console: Console) -> None:
         console.document({"error": envelope})
     else:
         console.write(console.stderr, text + "\n")
+
+
+def _details_text(details: Mapping[str, Any]) -> str:
+    """The parts of an error's details a person needs: fields at fault, refused packages, policy findings."""
+    lines: list[str] = []
+    fields = details.get("fields")
+    if isinstance(fields, dict):
+        lines.extend(f"  {name}: {'; '.join(map(str, problems)) if isinstance(problems, list) else problems}"
+                     for name, problems in fields.items())
+    for package in details.get("packages") or ():
+        if isinstance(package, dict):
+            lines.append(f"  {package.get('name')}: {package.get('reason')}")
+    for finding in details.get("errors") or ():
+        if isinstance(finding, dict):
+            lines.append(f"  line {finding.get('line')}, col {finding.get('col')}: {finding.get('rule')}: "
+                         f"{finding.get('message')}")
+    return "".join("\n" + line for line in lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(client, args, console)
     except (PennyClientError, UsageError) as exc:
         console.stop_progress()
-        _report_error(exc, console)
+        _report_error(exc, console, url=args.url)
         return EXIT_REJECTED
     except KeyboardInterrupt:  # before a job existed (a run's own interrupt cancels its job and returns)
         console.stop_progress()

@@ -19,6 +19,7 @@ from penny_client.models import (
     InstallReport,
     JobInfo,
     PackageInfo,
+    ServerVersion,
     SessionInfo,
     ValidationReport,
     Variable,
@@ -26,6 +27,7 @@ from penny_client.models import (
 from penny_client.retry import RetryPolicy
 from penny_client.session import Session
 from penny_client.stream import EventStream, StreamCursor
+from penny_client.version import VERSION
 
 DEFAULT_URL = "http://localhost:3003"
 DEFAULT_TIMEOUT_S = 30.0
@@ -33,7 +35,7 @@ DEFAULT_RECONNECTS = 5
 DEFAULT_RETRIES = RetryPolicy()
 # A stream is idle between events; the service sends a keepalive every 15 s, so a read may wait that long.
 STREAM_READ_TIMEOUT_S = 60.0
-USER_AGENT = "penny-client/0.1"
+USER_AGENT = f"penny-client/{VERSION}"
 
 
 def base_headers(api_key: str | None) -> dict[str, str]:
@@ -138,31 +140,45 @@ class SandboxClient:
     def _stream(self, call: calls.Call, cursor: StreamCursor) -> EventStream:
         return EventStream(self.send(call, stream=True), cursor=cursor,
                            reopen=lambda resume: self.send(resume, stream=True),
-                           policy=self._reconnect_policy, sleep=self._sleep)
+                           policy=self._reconnect_policy, sleep=self._sleep,
+                           final_result=lambda job_id: self.job_info(job_id).result)
 
     # -- executions and jobs
 
     def execute(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-                packages: Sequence[str] | None = None, session_id: str | None = None,
-                retry: bool = False) -> ExecutionResult:
-        """Run code and return its ExecutionResult once it ended (a failing code is a result, not an error)."""
-        return ExecutionResult.from_api(self._json(calls.execute(
-            code, timeout_ms=timeout_ms, variables=variables, packages=packages, session_id=session_id,
-            retry=retry)))
+                packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
+                plot_formats: Sequence[str] | None = None, retry: bool = False) -> ExecutionResult:
+        """Run code and return its ExecutionResult once it ended (a failing code is a result, not an error).
+
+        `packages` are installed for this run (or into the session); `strict=True` refuses code the policy
+        check finds errors in (PolicyViolation) instead of running it; `plot_formats` is ["png"] by default,
+        ["svg"] or ["png", "svg"] on request.
+        """
+        response = self.send(calls.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                           session_id=session_id, strict=strict, plot_formats=plot_formats,
+                                           retry=retry))
+        data = response.json()
+        if response.status_code == 202:  # queued past the service's wait: follow the job to its end
+            return Job(self, str(data["jobId"])).wait()
+        return ExecutionResult.from_api(data)
 
     def execute_stream(self, code: str, *, timeout_ms: int | None = None,
                        variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,
-                       session_id: str | None = None, retry: bool = False) -> EventStream:
-        """Run code; its events as they happen (queued, started, stdout, stderr, plot, metrics, result)."""
+                       session_id: str | None = None, strict: bool | None = None,
+                       plot_formats: Sequence[str] | None = None, retry: bool = False) -> EventStream:
+        """Run code; its events as they happen (queued, started, stdout, stderr, plot, display, metrics, result)."""
         return self._stream(calls.execute_stream(code, timeout_ms=timeout_ms, variables=variables,
-                                                 packages=packages, session_id=session_id, retry=retry),
+                                                 packages=packages, session_id=session_id, strict=strict,
+                                                 plot_formats=plot_formats, retry=retry),
                             StreamCursor())
 
     def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
-               packages: Sequence[str] | None = None, session_id: str | None = None, retry: bool = False) -> Job:
+               packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
+               plot_formats: Sequence[str] | None = None, retry: bool = False) -> Job:
         """Queue code and return at once: a Job to wait for, follow or cancel."""
         data = self._json(calls.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                       session_id=session_id, retry=retry))
+                                       session_id=session_id, strict=strict, plot_formats=plot_formats,
+                                       retry=retry))
         return Job(self, str(data["jobId"]))
 
     def job(self, job_id: str) -> Job:
@@ -237,3 +253,7 @@ class SandboxClient:
     def health(self) -> Health:
         """The service's health (also when it is unhealthy and answers 503)."""
         return decode_health(self.send(calls.health()))
+
+    def version(self) -> ServerVersion:
+        """The service's package version and API version."""
+        return ServerVersion.from_api(self._json(calls.version()))

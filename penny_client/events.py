@@ -1,14 +1,15 @@
 """The events of a job's stream, typed; `event_from_sse` is the one place an SSE event's JSON is read.
 
-Every event carries its stream id (`id`), which is also the Last-Event-ID to resume after it.
+Every event carries its stream id (`id`), which is also the Last-Event-ID to resume after it, and its JSON
+data as sent (`raw`, not compared).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from penny_client.models import ExecutionResult, Plot, int_or_none
+from penny_client.models import ExecutionResult, Plot, Value, int_or_none
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Event:
 
     type: ClassVar[str] = ""
     id: str
+    raw: Any = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,14 @@ class PlotEvent(Event):
 
 
 @dataclass(frozen=True)
+class DisplayEvent(Event):
+    """A `display(obj)` that gave no image (an image is a PlotEvent): its repr, and html or json if offered."""
+
+    type: ClassVar[str] = "display"
+    display: Value
+
+
+@dataclass(frozen=True)
 class MetricsEvent(Event):
     """A live resource sample while the code runs (bytes, percent of one core, ms since start)."""
 
@@ -83,21 +93,23 @@ class UnknownEvent(Event):
 def event_from_sse(event_id: str, name: str, data: Any) -> Event:
     """The typed event for an SSE event `name` with JSON `data`."""
     if name == "queued":
-        return QueuedEvent(id=event_id, job_id=str(data["jobId"]), status=str(data.get("status", "queued")))
+        return QueuedEvent(id=event_id, job_id=str(data["jobId"]), status=str(data.get("status", "queued")), raw=data)
     if name == "started":
-        return StartedEvent(id=event_id, job_id=str(data.get("jobId", "")), worker=data.get("worker"))
+        return StartedEvent(id=event_id, job_id=str(data.get("jobId", "")), worker=data.get("worker"), raw=data)
     if name == "stdout":
-        return StdoutEvent(id=event_id, text=str(data["text"]))
+        return StdoutEvent(id=event_id, text=str(data["text"]), raw=data)
     if name == "stderr":
-        return StderrEvent(id=event_id, text=str(data["text"]))
+        return StderrEvent(id=event_id, text=str(data["text"]), raw=data)
     if name == "plot":
-        return PlotEvent(id=event_id, plot=Plot.from_api(data))
+        return PlotEvent(id=event_id, plot=Plot.from_api(data), raw=data)
+    if name == "display":
+        return DisplayEvent(id=event_id, display=Value.from_api(data), raw=data)
     if name == "metrics":
         cpu = data.get("cpuPercent")
         return MetricsEvent(id=event_id, elapsed_ms=int_or_none(data.get("elapsedMs")),
                             cpu_percent=None if cpu is None else float(cpu),
                             memory_bytes=int_or_none(data.get("memoryBytes")),
-                            disk_bytes=int_or_none(data.get("diskBytes")))
+                            disk_bytes=int_or_none(data.get("diskBytes")), raw=data)
     if name == "result":
-        return ResultEvent(id=event_id, result=ExecutionResult.from_api(data))
-    return UnknownEvent(id=event_id, name=name, data=data)
+        return ResultEvent(id=event_id, result=ExecutionResult.from_api(data), raw=data)
+    return UnknownEvent(id=event_id, name=name, data=data, raw=data)

@@ -55,14 +55,27 @@ def _time(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class Value:
-    """A trailing expression's value as a notebook shows it: its type name and repr."""
+    """An object as a notebook shows it: its type name and repr, plus the richer representations it offers.
+
+    A trailing expression's value (`ExecutionResult.result`) and each `display(obj)` (`ExecutionResult.displays`,
+    `DisplayEvent`) have this shape. `html` is what `_repr_html_` gave (a pandas DataFrame's table), `json` what
+    `_repr_json_` gave; `png` and `svg` (base64) are only on a value whose object renders itself as an image.
+    """
 
     type: str
     repr: str
+    html: str | None = None
+    json: Any = None
+    png: str | None = None
+    svg: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Value:
-        return cls(type=str(data["type"]), repr=str(data["repr"]))
+        def text(key: str) -> str | None:
+            return None if data.get(key) is None else str(data[key])
+
+        return cls(type=str(data["type"]), repr=str(data["repr"]), html=text("html"), json=data.get("json"),
+                   png=text("png"), svg=text("svg"))
 
 
 @dataclass(frozen=True)
@@ -177,7 +190,12 @@ class Metrics:
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    """How one execution ended. A failing user's code is a result too: look at `status` and `error`."""
+    """How one execution ended. A failing user's code is a result too: look at `status` and `error`.
+
+    `displays` are the `display(obj)` calls that gave no image (images are `plots`); `notes` say what the
+    service dropped (a plot over its size bound, a value's rich representation); `packages` is the install
+    report of a run that asked for packages (None otherwise); `findings` are the policy check's.
+    """
 
     job_id: str
     status: JobStatus
@@ -188,10 +206,14 @@ class ExecutionResult:
     result: Value | None = None
     error: ErrorInfo | None = None
     plots: tuple[Plot, ...] = ()
+    displays: tuple[Value, ...] = ()
+    notes: tuple[str, ...] = ()
     variables: Mapping[str, Variable] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     worker: str | None = None
     session_state: str | None = None
+    packages: InstallReport | None = None
+    findings: tuple[Issue, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -206,10 +228,14 @@ class ExecutionResult:
             result=Value.from_api(data["result"]) if data.get("result") else None,
             error=ErrorInfo.from_api(data["error"]) if data.get("error") else None,
             plots=tuple(Plot.from_api(plot) for plot in data.get("plots") or ()),
+            displays=tuple(Value.from_api(item) for item in data.get("displays") or () if isinstance(item, dict)),
+            notes=tuple(str(note) for note in data.get("notes") or ()),
             variables=_variables(data.get("variables")),
             metrics=Metrics.from_api(data.get("metrics") or {}),
             worker=data.get("worker"),
             session_state=data.get("sessionState"),
+            packages=InstallReport.from_api(data["packages"]) if isinstance(data.get("packages"), dict) else None,
+            findings=_issues(data.get("findings")),
             raw=dict(data),
         )
 
@@ -298,6 +324,8 @@ class Health:
     uptime_s: int | None = None
     workers: tuple[Mapping[str, Any], ...] = ()
     queue_depth: int | None = None
+    version: str | None = None
+    api_version: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -305,7 +333,9 @@ class Health:
         queue = data.get("queue") or {}
         return cls(status=str(data.get("status", "unknown")), uptime_s=int_or_none(data.get("uptime")),
                    workers=tuple(w for w in data.get("workers") or () if isinstance(w, dict)),
-                   queue_depth=int_or_none(queue.get("depth")), raw=dict(data))
+                   queue_depth=int_or_none(queue.get("depth")),
+                   version=None if data.get("version") is None else str(data["version"]),
+                   api_version=None if data.get("apiVersion") is None else str(data["apiVersion"]), raw=dict(data))
 
     @property
     def ok(self) -> bool:
@@ -317,18 +347,47 @@ class Health:
 
 
 @dataclass(frozen=True)
+class ServerVersion:
+    """GET /api/v1/version: the service's package version (PEP 440) and the version of its API contract."""
+
+    version: str
+    api_version: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ServerVersion:
+        return cls(version=str(data["version"]), api_version=str(data["apiVersion"]))
+
+
+@dataclass(frozen=True)
 class Issue:
-    """One finding of the static check, at a 1-based line and 0-based column."""
+    """One finding of the policy check, at a 1-based line and 0-based column.
+
+    From POST /validate (its `errors` and `warnings`) and in `ExecutionResult.findings`: there the static
+    check's findings come first (severity None: the result does not say whether each was an error or a
+    warning), then the violation the sandbox's run-time layer stopped, if any (`source` "runtime", severity
+    "error", `target` what the code reached for, no position).
+    """
 
     line: int | None
     col: int | None
     rule: str
     message: str
+    severity: str | None = None
+    source: str | None = None
+    target: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Issue:
+        def text(key: str) -> str | None:
+            return None if data.get(key) is None else str(data[key])
+
         return cls(line=int_or_none(data.get("line")), col=int_or_none(data.get("col")),
-                   rule=str(data.get("rule", "")), message=str(data.get("message", "")))
+                   rule=str(data.get("rule", "")), message=str(data.get("message", "")),
+                   severity=text("severity"), source=text("source"), target=text("target"))
+
+
+def _issues(items: Any) -> tuple[Issue, ...]:
+    return tuple(Issue.from_api(item) for item in items or () if isinstance(item, dict))
 
 
 @dataclass(frozen=True)
@@ -342,11 +401,8 @@ class ValidationReport:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ValidationReport:
-        def issues(items: Any) -> tuple[Issue, ...]:
-            return tuple(Issue.from_api(item) for item in items or () if isinstance(item, dict))
-
-        return cls(valid=bool(data["valid"]), errors=issues(data.get("errors")), warnings=issues(data.get("warnings")),
-                   raw=dict(data))
+        return cls(valid=bool(data["valid"]), errors=_issues(data.get("errors")),
+                   warnings=_issues(data.get("warnings")), raw=dict(data))
 
     def to_api(self) -> dict[str, Any]:
         return dict(self.raw)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,20 +29,26 @@ class Session:
     def __repr__(self) -> str:
         return f"Session({self.id!r})"
 
-    def run(self, code: str, *, timeout_ms: int | None = None,
-            variables: Mapping[str, Any] | None = None) -> ExecutionResult:
-        """Run code in the session and return its ExecutionResult."""
-        return self._client.execute(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+    def run(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+            packages: Sequence[str] | None = None, strict: bool | None = None,
+            plot_formats: Sequence[str] | None = None) -> ExecutionResult:
+        """Run code in the session and return its ExecutionResult (options as SandboxClient.execute)."""
+        return self._client.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                    strict=strict, plot_formats=plot_formats, session_id=self.id)
 
-    def stream(self, code: str, *, timeout_ms: int | None = None,
-               variables: Mapping[str, Any] | None = None) -> EventStream:
+    def stream(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+               packages: Sequence[str] | None = None, strict: bool | None = None,
+               plot_formats: Sequence[str] | None = None) -> EventStream:
         """Run code in the session; its events as they happen."""
-        return self._client.execute_stream(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+        return self._client.execute_stream(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                           strict=strict, plot_formats=plot_formats, session_id=self.id)
 
-    def submit(self, code: str, *, timeout_ms: int | None = None,
-               variables: Mapping[str, Any] | None = None) -> Job:
+    def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
+               packages: Sequence[str] | None = None, strict: bool | None = None,
+               plot_formats: Sequence[str] | None = None) -> Job:
         """Queue code in the session (it runs after the session's earlier jobs); a Job."""
-        return self._client.submit(code, timeout_ms=timeout_ms, variables=variables, session_id=self.id)
+        return self._client.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
+                                   strict=strict, plot_formats=plot_formats, session_id=self.id)
 
     def info(self) -> SessionInfo:
         """The session's status, timestamps, execution count, variables and resource use now."""

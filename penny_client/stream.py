@@ -94,12 +94,14 @@ class EventStream(CursorView, Iterator[Event]):
 
     def __init__(self, response: httpx.Response, *, cursor: StreamCursor,
                  reopen: Callable[[calls.Call], httpx.Response], policy: RetryPolicy,
-                 sleep: Callable[[float], None]) -> None:
+                 sleep: Callable[[float], None],
+                 final_result: Callable[[str], ExecutionResult | None] | None = None) -> None:
         self._response: httpx.Response | None = response
         self._cursor = cursor
         self._reopen = reopen
         self._policy = policy
         self._sleep = sleep
+        self._final_result = final_result
         self._events = self._run()
 
     def __iter__(self) -> EventStream:
@@ -128,12 +130,21 @@ class EventStream(CursorView, Iterator[Event]):
                  tb: TracebackType | None) -> None:
         self.close()
 
+    def _job_ended(self) -> bool:
+        """After a stream the service ended with nothing to send (a resume after the result, or a clean cut):
+        whether the job has ended; its result is then taken from GET /jobs/{id}."""
+        if self._final_result is None or self._cursor.job_id is None:
+            return False
+        self._cursor.result = self._final_result(self._cursor.job_id)
+        return self._cursor.result is not None
+
     def _run(self) -> Generator[Event, None, None]:
         drops = 0  # consecutive drops without a delivered event
         while True:
             response = self._response
             assert response is not None
             parser = SSEParser()
+            delivered = False
             try:
                 for chunk in response.iter_bytes():
                     for sse in parser.feed(chunk):
@@ -141,9 +152,12 @@ class EventStream(CursorView, Iterator[Event]):
                         if event is None:
                             continue
                         drops = 0
+                        delivered = True
                         yield event
                         if self._cursor.done:
                             return
+                if not delivered and self._job_ended():
+                    return
                 cause: Exception = ConnectionFailed("the stream ended before the result")
             except DROPPED as exc:
                 cause = exc

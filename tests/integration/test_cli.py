@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+from penny_client import SandboxClient
 from tests.integration.conftest import Cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker]
@@ -71,8 +73,10 @@ def test_a_script_over_its_timeout_exits_2(cluster: Cluster) -> None:
 def test_a_rejected_request_exits_3(cluster: Cluster) -> None:
     invalid = penny(cluster, "run", "-", "--timeout", "0", stdin="print(1)\n")
     assert invalid.returncode == 3 and "validation_error" in invalid.stderr and "timeout" in invalid.stderr
-    unreachable = penny(unused_url(), "run", "-", stdin="print(1)\n")
-    assert unreachable.returncode == 3 and "ConnectError" in unreachable.stderr
+    url = unused_url()
+    unreachable = penny(url, "run", "-", stdin="print(1)\n")
+    assert unreachable.returncode == 3 and "Traceback" not in unreachable.stderr
+    assert unreachable.stderr.startswith(f"penny: cannot connect to {url} (") and "make run" in unreachable.stderr
     unknown_session = penny(cluster, "run", "-", "--session", "no-such-session", stdin="print(1)\n")
     assert unknown_session.returncode == 3 and "not_found" in unknown_session.stderr
 
@@ -131,3 +135,66 @@ def test_the_installed_penny_script_reports_health_as_json(cluster: Cluster) -> 
     assert health["status"] in ("healthy", "degraded") and len(health["workers"]) == 1
     text = penny(cluster, "health")
     assert text.returncode == 0 and text.stdout.startswith(health["status"])
+
+
+def test_version_names_the_installed_package() -> None:
+    done = subprocess.run([str(PENNY_SCRIPT), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == f"penny {metadata.version('penny-sandbox')}\n"
+
+
+def test_run_prints_display_output_and_says_when_plots_were_not_saved(cluster: Cluster, tmp_path: Path) -> None:
+    code = ("import matplotlib.pyplot as plt\nprint('start')\nplt.plot([1, 2])\nplt.show()\n"
+            "display({'shown': True})\nprint('end')\n")
+    done = penny(cluster, "run", "-", stdin=code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "start\n{'shown': True}\nend\n"
+    assert done.stderr == "penny: 1 plot produced, not saved (--plots DIR saves them)\n"
+    saved = penny(cluster, "run", "-", "--svg", "--plots", str(tmp_path / "out"), stdin=code)
+    assert saved.returncode == 0 and "not saved" not in saved.stderr
+    (svg,) = (tmp_path / "out").iterdir()
+    assert svg.suffix == ".svg" and svg.read_bytes().lstrip().startswith(b"<?xml")
+
+
+def test_strict_refuses_before_running_and_without_it_the_runtime_stops_the_import(cluster: Cluster) -> None:
+    code = "print('ran')\nimport subprocess\n"
+    refused = penny(cluster, "run", "-", "--strict", stdin=code)
+    assert refused.returncode == 3 and refused.stdout == ""
+    assert "policy_violation (422)" in refused.stderr and "line 2, col 0: blocked_import" in refused.stderr
+    stopped = penny(cluster, "run", "-", stdin=code)
+    assert stopped.returncode == 2 and stopped.stdout == "ran\n" and "policy_violation" in stopped.stderr
+
+
+@pytest.mark.slow
+def test_run_installs_packages_for_the_run(cluster: Cluster) -> None:
+    done = penny(cluster, "run", "-", "--packages", "tabulate", stdin="import tabulate\nprint('ok')\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n" and done.stderr.startswith("penny: installed tabulate 0.")
+    refused = penny(cluster, "run", "-", "--packages", "left-pad", stdin="print(1)\n")
+    assert refused.returncode == 3 and "left-pad:" in refused.stderr and "allowlist" in refused.stderr
+
+
+def test_jobs_show_events_and_cancel(cluster: Cluster) -> None:
+    with SandboxClient(cluster.url) as client:
+        finished = client.submit("print('hello')\n6*7")
+        finished.wait()
+        sleeping = client.submit("import time\ntime.sleep(15)", timeout_ms=20_000)
+    shown = json.loads(penny(cluster, "jobs", "show", finished.id, "--json").stdout)
+    assert shown["status"] == "success" and shown["result"]["stdout"] == "hello\n"
+    text = penny(cluster, "jobs", "show", finished.id)
+    assert text.returncode == 0 and text.stdout.startswith(f"{finished.id}  success  ")
+    assert "  value: int = 42" in text.stdout.splitlines()
+    events = penny(cluster, "jobs", "events", finished.id)
+    assert events.returncode == 0, events.stderr
+    lines = [line for line in events.stdout.splitlines() if "  metrics" not in line]
+    assert [line.split("  ")[1] for line in lines] == ["queued", "started", "stdout", "result"]
+    assert lines[2].endswith('stdout  "hello\\n"') and lines[3].endswith("result  success")
+    after = json.loads(penny(cluster, "jobs", "events", finished.id, "--after", lines[2].split()[0], "--json").stdout)
+    assert [event["event"] for event in after["events"] if event["event"] != "metrics"] == ["result"]
+    past_the_end = penny(cluster, "jobs", "events", finished.id, "--after", lines[3].split()[0])
+    assert (past_the_end.returncode, past_the_end.stdout, past_the_end.stderr) == (0, "", "")
+    cancelled = penny(cluster, "jobs", "cancel", sleeping.id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.split() in ([sleeping.id, "cancelled"], [sleeping.id, "running"])
+    assert json.loads(penny(cluster, "jobs", "show", sleeping.id, "--json").stdout)["status"] == "cancelled"
+    again = penny(cluster, "jobs", "cancel", finished.id, "--json")
+    assert again.returncode == 3 and json.loads(again.stdout)["error"]["code"] == "conflict"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from importlib import metadata
 
 import httpx
 import pytest
@@ -12,12 +13,13 @@ from penny_client import (
     Conflict,
     JobStatus,
     NotFound,
+    PolicyViolation,
     SandboxClient,
     SessionStatus,
     ValidationError,
 )
 from penny_client.aio import AsyncSandboxClient
-from penny_client.events import Event, MetricsEvent, QueuedEvent, ResultEvent, StdoutEvent
+from penny_client.events import DisplayEvent, Event, MetricsEvent, QueuedEvent, ResultEvent, StdoutEvent
 from tests.integration.conftest import Cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker]
@@ -216,3 +218,98 @@ def test_the_asyncio_client_runs_streams_and_uses_sessions(cluster: Cluster) -> 
             return result.stdout, texts, value.repr
 
     assert asyncio.run(scenario()) == ("async\n", ["0\n", "1\n", "2\n", "3\n", "4\n"], "42")
+
+
+# Rich output as a notebook would show it: an object with _repr_html_, a plain display, a DataFrame value, and a
+# value whose rich representation is too big to keep (the service drops it with a note, keeping the repr).
+RICH_OUTPUT = ("import pandas as pd\n"
+               "class Card:\n    def _repr_html_(self):\n        return '<b>card</b>'\n"
+               "class Huge:\n    def _repr_html_(self):\n        return 'x' * 6_000_000\n"
+               "print('before', flush=True)\ndisplay(Card())\ndisplay({'plain': True})\n"
+               "pd.DataFrame({'city': ['Oslo', 'Lima']})\n")
+
+
+def test_a_result_carries_displays_the_values_html_and_notes(client: SandboxClient) -> None:
+    result = client.execute(RICH_OUTPUT)
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert [(d.type, d.html) for d in result.displays] == [("Card", "<b>card</b>"), ("dict", None)]
+    assert result.displays[1].repr == "{'plain': True}"
+    assert result.result is not None and result.result.type == "DataFrame"
+    assert result.result.html is not None and "<table" in result.result.html and "Lima" in result.result.html
+    assert result.notes == ()
+    huge = client.execute(RICH_OUTPUT.replace("pd.DataFrame({'city': ['Oslo', 'Lima']})", "Huge()"))
+    assert huge.result is not None and huge.result.html is None and huge.result.repr.startswith("<")
+    assert len(huge.notes) == 1 and "dropped" in huge.notes[0]
+
+
+def test_a_stream_yields_display_events_between_the_output(client: SandboxClient) -> None:
+    with client.execute_stream(RICH_OUTPUT) as stream:
+        events = without_metrics(list(stream))
+    kinds = [event.type for event in events]
+    assert kinds == ["queued", "started", "stdout", "display", "display", "result"]
+    card = events[3]
+    assert isinstance(card, DisplayEvent) and card.display.html == "<b>card</b>"
+    assert card.raw == {"type": "Card", "repr": card.display.repr, "html": "<b>card</b>"}
+
+
+def test_strict_refuses_what_the_policy_check_finds_and_findings_come_with_a_run(client: SandboxClient) -> None:
+    code = "print('before')\nimport subprocess\nprint('after')"
+    with pytest.raises(PolicyViolation) as refused:
+        client.execute(code, strict=True)
+    assert refused.value.details["errors"][0]["rule"] == "blocked_import"
+    with pytest.raises(PolicyViolation):
+        client.submit(code, strict=True)
+    result = client.execute(code, strict=False)  # runs; the run-time layer stops the import itself
+    assert result.status is JobStatus.POLICY_VIOLATION and result.stdout == "before\n"
+    static, runtime = result.findings
+    assert (static.rule, static.line, static.source) == ("blocked_import", 2, None)
+    assert (runtime.rule, runtime.source, runtime.severity, runtime.target) == (
+        "blocked_import", "runtime", "error", "subprocess")
+
+
+def test_plot_formats_choose_svg_in_executions_jobs_and_sessions(client: SandboxClient) -> None:
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
+    assert [p.format for p in client.execute(code).plots] == ["png"]
+    svg = client.execute(code, plot_formats=["svg"]).plots
+    assert [p.format for p in svg] == ["svg"] and svg[0].to_bytes().lstrip().startswith(b"<?xml")
+    both = client.submit(code, plot_formats=["png", "svg"]).wait()
+    assert [p.format for p in both.plots] == ["png", "svg"]
+    with client.session() as session:
+        assert [p.format for p in session.run(code, plot_formats=["svg"]).plots] == ["svg"]
+
+
+@pytest.mark.slow
+def test_packages_are_installed_for_a_run_and_reported_in_its_result(client: SandboxClient) -> None:
+    result = client.execute("import tabulate\ntabulate.__name__", packages=["tabulate"])
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert result.packages is not None and result.packages.ok
+    assert [p.name for p in result.packages.installed] == ["tabulate"]
+    assert client.execute("1").packages is None
+
+
+def test_the_asyncio_client_streams_displays_and_runs_with_the_new_options(cluster: Cluster) -> None:
+    async def scenario() -> tuple[list[str], list[str], JobStatus, list[str]]:
+        async with AsyncSandboxClient(cluster.url) as sdk:
+            async with await sdk.execute_stream(RICH_OUTPUT) as stream:
+                kinds = [event.type async for event in stream if not isinstance(event, MetricsEvent)]
+            try:
+                await sdk.execute("import subprocess", strict=True)
+                raise AssertionError("strict code ran")
+            except PolicyViolation:
+                pass
+            async with sdk.session() as session:
+                job = await session.submit("import matplotlib.pyplot as plt\nplt.plot([1, 2])",
+                                           plot_formats=["svg"])
+                result = await job.wait()
+            return kinds, [p.format for p in result.plots], result.status, [d.repr for d in result.displays]
+
+    kinds, formats, status, displays = asyncio.run(scenario())
+    assert kinds == ["queued", "started", "stdout", "display", "display", "result"]
+    assert (formats, status, displays) == (["svg"], JobStatus.SUCCESS, [])
+
+
+def test_the_service_says_its_version_and_the_health_carries_it(client: SandboxClient) -> None:
+    version = client.version()
+    assert version.version == metadata.version("penny-sandbox") and version.api_version
+    health = client.health()
+    assert (health.version, health.api_version) == (version.version, version.api_version)
