@@ -100,6 +100,8 @@ test("import subprocess gets a validation marker before running", () => withPlay
   await setCode(page, "import subprocess\nprint('never')\n");
   await page.locator(".monaco-editor .squiggly-error").first().waitFor({ timeout: 15_000 });
   assert.match(await page.getByTestId("validation").textContent(), /line 1: .*subprocess/);
+  await page.locator(".view-lines span", { hasText: "subprocess" }).last().hover();
+  await page.locator(".monaco-hover").filter({ hasText: "blocked_import" }).first().waitFor();
   await page.getByTestId("tab-problems").click();
   assert.match(await page.getByTestId("findings").textContent(), /blocked_import/);
   assert.deepEqual(submitted, [], "nothing ran");
