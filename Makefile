@@ -4,7 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system browser web lint typecheck clean docs-page openapi
+.PHONY: run test unit integration bench image system browser web lint typecheck clean docs-page openapi ts-client
+
+# The TypeScript client (clients/typescript): `npm ci` when its lock file changed, tsc when a source did.
+TS := clients/typescript
+TS_INPUTS := $(shell find $(TS)/src $(TS)/test $(TS)/scripts -type f 2>/dev/null) $(TS)/package.json \
+	$(TS)/tsconfig.json $(TS)/tsconfig.test.json
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -27,13 +32,25 @@ OUT ?= openapi.json
 openapi: venv
 	$(PY) -m api.openapi --out $(OUT)
 
+$(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json $(TS)/package.json
+	@command -v npm >/dev/null || bash deploy/scripts/ensure_system.sh
+	cd $(TS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(TS)/build/.built: $(TS)/node_modules/.package-lock.json $(TS_INPUTS)
+	cd $(TS) && npm run --silent build && npm run --silent build:test
+	@touch $@
+
+ts-client: $(TS)/build/.built
+
 system:
 	@bash deploy/scripts/ensure_system.sh
 
 image: venv system
 	@$(PY) deploy/sandbox/build_image.py
 
-# The web playground (web/): npm ci when the lock file changed, the Vite build when a source is newer than it.
+# The web playground (web/, on the TypeScript client): npm ci when the lock file changed, the Vite build when a
+# source of it or the client is newer than it.
 # Playwright (npm) never downloads a browser: the tests drive Debian's chromium (`make browser`).
 WEB_STAMP := web/node_modules/.installed-$(shell sha256sum web/package-lock.json | cut -c1-12)
 WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
@@ -42,7 +59,7 @@ $(WEB_STAMP): web/package-lock.json
 	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@rm -f web/node_modules/.installed-* && touch $@
 
-web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(TS)/build/.built
 	cd web && npm run --silent build
 	@touch $@
 
@@ -56,14 +73,14 @@ WORKERS ?= 1
 run: venv image docs-page web
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image docs-page lint web browser
+test: venv image docs-page lint ts-client web browser
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
-unit: venv
+unit: venv ts-client
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image docs-page web browser
+integration: venv image docs-page ts-client web browser
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
@@ -75,4 +92,4 @@ lint: venv
 	$(VENV)/bin/mypy core sandbox_runtime penny_client api workers
 
 clean:
-	rm -rf $(VENV) .cache web/node_modules web/dist
+	rm -rf $(VENV) .cache $(TS)/node_modules $(TS)/dist $(TS)/build web/node_modules web/dist

@@ -7,6 +7,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v dockerd >/dev/null || missing+=(docker.io)
+command -v npm >/dev/null || missing+=(nodejs npm)  # the TypeScript client's build and tests (Node 18+)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "penny: need root to install ${missing[*]}" >&2

@@ -4,7 +4,8 @@ export { OutputPanel, type OutputPanelProps, type OutputTab } from "./OutputPane
 export { VariableInspector, type VariableInspectorProps } from "./VariableInspector";
 export { PlotViewer, type PlotViewerProps } from "./PlotViewer";
 export { OutputLog, type OutputLine, type Stream } from "./outputLog";
-export { HttpSandboxApi, ApiRequestError, describeError, parseSse, type SandboxApi } from "./api";
+export { describeError, type SandboxApi } from "./api";
+export { SdkSandboxApi } from "./sdkApi";
 export { parseAnsi, stripAnsi } from "./ansi";
 export { sanitizeHtml } from "./sanitize";
 export * from "./types";

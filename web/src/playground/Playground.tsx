@@ -1,7 +1,8 @@
 /** The playground page: the editor and run controls on the left, the output on the right (stacked when narrow). */
 import { useCallback, useEffect, useId, useMemo, useState } from "react";
 import { CodeEditor } from "../lib/CodeEditor";
-import { describeError, HttpSandboxApi } from "../lib/api";
+import { describeError } from "../lib/api";
+import { SdkSandboxApi } from "../lib/sdkApi";
 import { OutputPanel, type OutputTab } from "../lib/OutputPanel";
 import type { ExecutionResult, Finding, SessionInfo, VariableMap } from "../lib/types";
 import { PackagePicker } from "./PackagePicker";
@@ -21,7 +22,7 @@ const VALIDATE_DELAY_MS = 400;
 
 export function Playground() {
   const [apiKey, setApiKey] = useState(savedApiKey);
-  const api = useMemo(() => new HttpSandboxApi("", () => apiKey || undefined), [apiKey]);
+  const api = useMemo(() => new SdkSandboxApi("", () => apiKey || undefined), [apiKey]);
   const [code, setCode] = useState(() => savedCode() ?? EXAMPLE);
   const [findings, setFindings] = useState<Finding[]>([]);
   const [timeoutMs, setTimeoutMs] = useState("");
