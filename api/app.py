@@ -18,6 +18,7 @@ from api.cors import install as install_cors
 from api.docs import api_bp as meta_bp
 from api.docs import page_bp as docs_page_bp
 from api.executions import bp as executions_bp
+from api.ids import IdConverter
 from api.openapi import API_VERSION, package_version
 from api.packages import bp as packages_bp
 from api.playground import bp as playground_bp
@@ -86,6 +87,12 @@ def health_report(services: Services) -> tuple[Response, int]:
     return jsonify(body), 200
 
 
+def redis_unreachable(error: redis.RedisError) -> bool:
+    """Whether a Redis error means the store cannot be reached now (503, retry), not a failed command."""
+    return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.exceptions.ReadOnlyError
+                      | redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError)
+
+
 def create_app(settings: Settings, *, client: redis.Redis | None = None,
                dispatcher: Dispatcher | None = None) -> Flask:
     """Build the API; tests pass a fakeredis client and a fake dispatcher."""
@@ -94,6 +101,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.build(settings, client=client, dispatcher=dispatcher)
     app.extensions["penny"] = services
+    app.url_map.converters["id"] = IdConverter  # before the blueprints' rules are bound
     app.register_blueprint(executions_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(packages_bp)
@@ -113,7 +121,12 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
         return _error_response(error)
 
     @app.errorhandler(redis.RedisError)
-    def _redis_down(error: redis.RedisError) -> tuple[Response, int]:
+    def _redis_error(error: redis.RedisError) -> tuple[Response, int]:
+        if not redis_unreachable(error):  # e.g. WRONGTYPE: a bug of ours, not an outage; no Retry-After
+            log.exception("redis command failed")
+            envelope = ApiError("internal error; see the server log")
+            envelope.code = "internal_error"
+            return _error_response(envelope)
         log.error("redis unavailable: %s", error)
         return _error_response(Unavailable("the job store is unreachable; try again shortly",
                                            retry_after_s=5))

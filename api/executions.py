@@ -41,6 +41,7 @@ from core.errors import (
     Unavailable,
     ValidationFailed,
 )
+from core.ids import is_id
 from core.jobs import JobEvent, JobRecord
 from core.models import EventType, ExecutionRequest, JobStatus
 from core.reaper import reap
@@ -111,7 +112,10 @@ def check_packages(services: Services, specs: list[str]) -> list[str]:
 
 
 def owned_session(services: Services, session_id: str) -> SessionRecord:
-    """The caller's session (404 if unknown or another tenant's), marked lost first if its owner died."""
+    """The caller's session (404 if malformed, unknown or another tenant's), marked lost first if its owner
+    died. The tenant is checked before the record is read."""
+    if not is_id(session_id) or services.sessions.tenant_of(session_id) != current_tenant():
+        raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
     record = services.sessions.get(session_id)
     if record is None or record.tenant != current_tenant():
         raise NotFound(f"no session {session_id}", details={"sessionId": session_id})
@@ -285,7 +289,10 @@ def create_job() -> tuple[Response, int]:
 
 
 def owned_job(services: Services, job_id: str) -> JobRecord:
-    """The caller's job; 404 if unknown, expired or another tenant's (never their data, never 403)."""
+    """The caller's job; 404 if malformed, unknown, expired or another tenant's (never their data, never 403).
+    The tenant is checked first, alone: another tenant's record (its result may be large) is never loaded."""
+    if not is_id(job_id) or services.store.tenant_of(job_id) != current_tenant():
+        raise NotFound(f"no job {job_id}", details={"jobId": job_id})
     record = services.store.get(job_id)
     if record is None or record.request.tenant != current_tenant():
         raise NotFound(f"no job {job_id}", details={"jobId": job_id})
@@ -303,14 +310,14 @@ def _job_view(services: Services, job_id: str) -> dict[str, Any]:
     return view
 
 
-@bp.get("/jobs/<job_id>")
+@bp.get("/jobs/<id:job_id>")
 @documented(tag="jobs", errors=(Forbidden, NotFound), ok=Reply(200, "the job", JobSchema))
 def get_job(job_id: str) -> Response:
     """Where the job is, and its ExecutionResult once final."""
     return jsonify(_job_view(current_services(), job_id))
 
 
-@bp.get("/jobs/<job_id>/events")
+@bp.get("/jobs/<id:job_id>/events")
 @documented(tag="jobs", errors=(ValidationFailed, Forbidden, NotFound), params=(
     Param("Last-Event-ID", "header", "resume after this event id (as EventSource sends it on a reconnect)"),
     Param("lastEventId", "query", "the same as the Last-Event-ID header, for clients that cannot set it")),
@@ -323,7 +330,7 @@ def job_events(job_id: str) -> Response:
     return _sse_response(services, job_id, after)
 
 
-@bp.delete("/jobs/<job_id>")
+@bp.delete("/jobs/<id:job_id>")
 @documented(tag="jobs", errors=(Forbidden, NotFound, Conflict),
             ok=Reply(202, "cancelled, or (cancelRequested) was running and has been stopped", JobCancelledSchema))
 def cancel_job(job_id: str) -> tuple[Response, int]:

@@ -40,6 +40,7 @@ from core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from core.ids import ID_PATTERN
 from core.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -50,6 +51,7 @@ PACKAGE = "penny-sandbox"
 BEARER = "bearerAuth"
 
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_RULE_CONVERTER_ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
 
 # The code and meaning of each refusal, for the response descriptions and examples.
 _ERROR_MEANING: dict[type[ApiError], str] = {
@@ -158,8 +160,7 @@ def _operation(rule: Rule, operation: Operation, endpoint: str, settings: Settin
                                  "operationId": endpoint.split(".")[-1]}
     if operation.description:
         described["description"] = operation.description
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for name in _RULE_ARGUMENT.findall(rule.rule)]
+    parameters = [_path_parameter(converter, name) for converter, name in _RULE_CONVERTER_ARGUMENT.findall(rule.rule)]
     parameters += [{"name": p.name, "in": p.where, "required": False, "description": p.description,
                     "schema": dict(p.schema)} for p in operation.params]
     if parameters:
@@ -175,6 +176,14 @@ def _operation(rule: Rule, operation: Operation, endpoint: str, settings: Settin
     if operation.public:
         described["security"] = []
     return described
+
+
+def _path_parameter(converter: str, name: str) -> dict[str, Any]:
+    """A path parameter; an `id` one (api.ids) matches only ID_PATTERN, anything else is 404."""
+    schema: dict[str, Any] = {"type": "string"}
+    if converter == "id":
+        schema["pattern"] = f"^{ID_PATTERN}$"
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def openapi_path(rule: Rule) -> str:

@@ -305,7 +305,10 @@ class AnalysisSchema(Schema):
 
 
 class AuditPageSchema(Schema):
-    """GET /audit: one page of execution records, newest first; nextCursor fetches the next (null: the last)."""
+    """GET /audit: one page of records, newest first; nextCursor fetches the next (null: the last).
+
+    Execution records (`kind` execution, install or variables) and session records (`kind` session_create
+    or session_delete, `jobId` null: variables by name and JSON size only, never values)."""
 
     class Meta:
         unknown = RAISE

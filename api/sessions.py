@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from typing import cast
+from typing import Any, cast
 
-from flask import Blueprint, Response, jsonify, request
+import redis
+from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from api.apidoc import Reply, documented
 from api.auth import current_key_id, current_tenant
@@ -29,10 +31,13 @@ from api.schemas import (
     VariablesSchema,
 )
 from api.services import Services
-from core import keys
+from core import keys, session_audit
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable, ValidationFailed
+from core.jobs import now_ms
 from core.models import ExecutionRequest, SessionStatus
 from core.sessions import Reservation
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
 
@@ -76,7 +81,8 @@ def create_session() -> tuple[Response, int]:
     data = load_body(SessionCreateSchema()) if _has_body() else {"packages": None, "variables": {}}
     packages = check_packages(services, data["packages"] or [])
     session_id = uuid.uuid4().hex
-    worker = _reserve_on_a_host(services, session_id)
+    audit = _audit_creation(services, session_id, data["variables"], packages)
+    worker = audit["worker"] = _reserve_on_a_host(services, session_id)
     services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id, data["variables"], packages],
                              keys.host_queue(worker))
     reply = cast(list[bytes] | None, services.redis.blpop([keys.session_created_key(session_id)],
@@ -101,6 +107,27 @@ def create_session() -> tuple[Response, int]:
     return response, 201
 
 
+def _audit_creation(services: Services, session_id: str, variables: dict[str, Any],
+                    packages: list[str]) -> dict[str, str | None]:
+    """Audit this session create with its outcome once the response is made (created or refused, whatever
+    raised): variables by name and size only. Returns where the route notes the worker it chose."""
+    noted: dict[str, str | None] = {"worker": None}
+    tenant, key_id = current_tenant(), current_key_id()
+
+    @after_this_request
+    def _record(response: Response) -> Response:
+        record = session_audit.creation_record(session_id, tenant=tenant, key_id=key_id, at_ms=now_ms(),
+                                               http_status=response.status_code, worker=noted["worker"],
+                                               variables=variables, packages=packages)
+        try:
+            session_audit.append(services.redis, record, maxlen=services.settings.audit_stream_maxlen)
+        except redis.RedisError:
+            log.exception("session %s: its audit record could not be written", session_id)
+        return response
+
+    return noted
+
+
 def _has_body() -> bool:
     return bool(request.get_data(cache=True))
 
@@ -118,14 +145,14 @@ def list_sessions() -> Response:
     return jsonify({"sessions": views})
 
 
-@bp.get("/sessions/<session_id>")
+@bp.get("/sessions/<id:session_id>")
 @documented(tag="sessions", errors=(Forbidden, NotFound), ok=Reply(200, "the session", SessionSchema))
 def get_session(session_id: str) -> Response:
     """The session's status, timestamps, execution count, variables and current resource use."""
     return jsonify(owned_session(current_services(), session_id).to_api())
 
 
-@bp.put("/sessions/<session_id>/variables")
+@bp.put("/sessions/<id:session_id>/variables")
 @documented(tag="sessions", body=SessionVariablesSchema, example={"variables": {"threshold": 0.5}},
             errors=(Forbidden, NotFound, Conflict, Overloaded, Unavailable),
             ok=Reply(200, "the session's variables after the change", VariablesSchema))
@@ -146,13 +173,16 @@ def set_variables(session_id: str) -> Response:
     return jsonify({"variables": result["variables"]})
 
 
-@bp.delete("/sessions/<session_id>")
+@bp.delete("/sessions/<id:session_id>")
 @documented(tag="sessions", errors=(Forbidden, NotFound), ok=Reply(204, "deleted"))
 def delete_session(session_id: str) -> tuple[str, int]:
     """Delete the session: its sandbox is destroyed at once; later use is 404."""
     services = current_services()
     record = owned_session(services, session_id)
     services.sessions.delete(session_id)
+    session_audit.append(services.redis, session_audit.deletion_record(
+        session_id, tenant=record.tenant, key_id=current_key_id(), at_ms=now_ms(), worker=record.worker,
+        previous_status=record.status.value), maxlen=services.settings.audit_stream_maxlen)
     if record.status in (SessionStatus.READY, SessionStatus.BUSY, SessionStatus.STARTING):
         services.dispatcher.send(keys.SESSION_DELETE_TASK, [session_id], keys.host_queue(record.worker))
     return "", 204

@@ -28,6 +28,7 @@ from typing import Any, cast
 import redis
 
 from core import keys
+from core.error_types import audited_error_type
 from core.models import ExecutionRequest, ExecutionResult, JobStatus, iso_time
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def running_suffix(worker: str, started_ms: int) -> str:
 def final_suffix(result: ExecutionResult, finished_ms: int) -> str:
     """The fields known when a job ends."""
     violation = next((f for f in result.findings if f.get("source") == "runtime"), None)
+    error_type, user_error_type = audited_error_type((result.error or {}).get("type"))
     return json.dumps({
         "status": result.status.value,
         "worker": result.worker,
@@ -88,7 +90,8 @@ def final_suffix(result: ExecutionResult, finished_ms: int) -> str:
         "durationMs": result.metrics.duration_ms,
         "cpuMs": result.metrics.cpu_ms,
         "peakMemoryBytes": result.metrics.peak_memory_bytes,
-        "errorType": (result.error or {}).get("type"),
+        "errorType": error_type,  # a known name or UserDefinedError (core.error_types)
+        "userErrorType": user_error_type,
         "violation": violation,
     })
 

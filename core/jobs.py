@@ -167,6 +167,11 @@ class JobStore:
             return None
         return JobEvent(_text(event_id), EventType.QUEUED, json.loads(data))
 
+    def tenant_of(self, job_id: str) -> str | None:
+        """The job's tenant alone (its record is not read), or None when unknown or expired."""
+        tenant = self._redis.hget(keys.job_key(job_id), "tenant")
+        return _text(tenant) if tenant is not None else None
+
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None when unknown or expired."""
         stored = cast(dict[bytes, bytes], self._redis.hgetall(keys.job_key(job_id)))

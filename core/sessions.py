@@ -131,6 +131,11 @@ class SessionStore:
         """Sessions ever created in this cluster."""
         return int(cast(bytes | None, self._redis.get(keys.SESSIONS_CREATED)) or 0)
 
+    def tenant_of(self, session_id: str) -> str | None:
+        """The session's tenant alone (its record is not read), or None when unknown."""
+        tenant = self._redis.hget(keys.session_key(session_id), "tenant")
+        return _text(tenant) if tenant is not None else None
+
     def get(self, session_id: str) -> SessionRecord | None:
         raw = {_text(k): _text(v) for k, v in
                cast(dict[bytes, bytes], self._redis.hgetall(keys.session_key(session_id))).items()}

@@ -22,6 +22,7 @@ from core.settings import Settings
 from sandbox_runtime import protocol
 from workers.channel import AttachChannel
 from workers.hardening import LABEL_POOL, LABEL_WORKER, sandbox_container_config
+from workers.site import SiteDir
 
 if TYPE_CHECKING:
     from workers.sandbox import Sandbox
@@ -100,6 +101,7 @@ class DockerBackend:
         labels = {LABEL_WORKER: settings.worker_name, LABEL_POOL: pool_id}
         site_dir = Path(settings.site_root) / uuid.uuid4().hex
         site_dir.mkdir(parents=True, mode=0o755)
+        SiteDir(site_dir)  # its `current` generation must exist before the interpreter looks at sys.path
         limits = limits_of(settings)
         try:
             config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session)

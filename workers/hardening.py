@@ -11,6 +11,7 @@ from docker.types import LogConfig, Ulimit
 
 from core.policies import FilesystemPolicy, ImportPolicy, runtime_policy_json
 from core.settings import Settings
+from workers.site import CURRENT
 
 SANDBOX_UID = 1000
 # Every path the sandbox can write; the runtime wipes each of them between stateless jobs.
@@ -104,7 +105,7 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site
             # What the runtime refuses to user code (imports, builtins, paths): sandbox_runtime.guard.
             "PENNY_POLICY": runtime_policy(settings.policy_dir),
             # Preinstalled libraries win over installed ones (the preloaded modules are already imported).
-            "PYTHONPATH": f"/opt/penny/lib:{SITE_MOUNT}:/opt/penny",
+            "PYTHONPATH": f"/opt/penny/lib:{SITE_MOUNT}/{CURRENT}:/opt/penny",
             # One BLAS thread: no thread pool to break across fork, and the CPU quota is one core anyway.
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",

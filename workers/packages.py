@@ -1,20 +1,16 @@
-"""PackageInstaller: allowlisted wheels fetched on the worker host, installed for one sandbox.
+"""PackageInstaller: allowlisted wheels fetched on the worker host, resolved against the index.
 
 The sandbox never gets a network: this host resolves the requested packages (each dependency checked
-against the allowlist before it is fetched), downloads binary wheels only into a shared wheel cache,
-installs each wheel once (pip --no-index) into that cache, and hard-links it into the sandbox's own site
-directory, which the sandbox sees read-only at /opt/penny/site. A cached wheel costs no download and no
-pip run.
+against the allowlist before it is fetched) to the best version the request and the allowlist allow on
+the package index (workers.index; never "the best one cached", which would depend on what other tenants
+installed), downloads binary wheels only into a shared wheel cache (verified against the index's
+SHA-256), and unpacks each wheel once into the read-only package store (workers.store). A sandbox's own
+site directory (workers.site) is assembled from copies of those trees.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from email.parser import Parser
@@ -22,16 +18,14 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from core.policies import PackagePolicy
+from workers.index import PackageIndex, PipIndex
+from workers.store import PackageStore, StoreError
 
 log = logging.getLogger(__name__)
-
-PIP_TIMEOUT_S = 300
-_SUPPORTED_TAGS = set(sys_tags())  # the sandbox runs the same CPython minor version and glibc as this host
 
 
 @dataclass
@@ -50,10 +44,12 @@ class ResolutionError(Exception):
 class PackageInstaller:
     """Resolves, fetches and installs allowlisted packages."""
 
-    def __init__(self, policy: PackagePolicy, cache_dir: Path) -> None:
+    def __init__(self, policy: PackagePolicy, cache_dir: Path, *, index: PackageIndex | None = None) -> None:
         self._policy = policy
         self._cache = cache_dir
         self._cache.mkdir(parents=True, exist_ok=True)
+        self._index = index or PipIndex()
+        self.store = PackageStore(cache_dir / "store")
 
     def plan(self, specs: list[str], present: dict[str, str]) -> InstallPlan:
         """Resolve each requested package against what the sandbox already has (name -> version)."""
@@ -100,79 +96,34 @@ class PackageInstaller:
         return str(version)
 
     def _wheel(self, name: str, specifier: SpecifierSet) -> tuple[Version, Path]:
-        found = self._cached(name, specifier)
-        if found is None:
-            self._download(name, specifier)
-            found = self._cached(name, specifier)
-        if found is None:
-            raise ResolutionError(f"no binary wheel of {name}{specifier} for this sandbox's Python")
-        return found
-
-    def _cached(self, name: str, specifier: SpecifierSet) -> tuple[Version, Path] | None:
-        best: tuple[Version, Path] | None = None
-        for path in self._cache.glob("*.whl"):
+        """The index's best wheel within specifier, from the cache when it holds that very file."""
+        candidate = self._index.best(name, specifier)
+        if candidate is None:
+            raise ResolutionError(f"no binary wheel of {name}{specifier} for this sandbox's Python on the index")
+        path = self._cache / candidate.filename
+        if not path.is_file() or not self._matches(path, candidate.sha256):
             try:
-                wheel_name, version, _, tags = parse_wheel_filename(path.name)
-            except ValueError:
-                continue
-            if wheel_name != name or not specifier.contains(version) or not tags & _SUPPORTED_TAGS:
-                continue
-            if best is None or version > best[0]:
-                best = (version, path)
-        return best
+                path = self._index.download(candidate, self._cache)
+            except OSError as exc:
+                log.warning("%s", exc)
+                raise ResolutionError(f"{candidate.filename} could not be downloaded") from None
+            if not self._matches(path, candidate.sha256):
+                raise ResolutionError(f"{candidate.filename} does not match the index's SHA-256")
+        return candidate.version, path
 
-    def _download(self, name: str, specifier: SpecifierSet) -> None:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-                   "--only-binary=:all:", "--dest", str(self._cache), f"{name}{specifier}"]
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
-        if completed.returncode != 0:
-            log.warning("pip download %s%s failed: %s", name, specifier, completed.stderr.strip()[-500:])
+    def _matches(self, path: Path, sha256: str | None) -> bool:
+        return sha256 is None or self.store.digest(path) == sha256
 
-    def install(self, wheels: list[Path], site_dir: Path) -> None:
-        """Install the wheels (dependencies already resolved) into site_dir, from the cache, with no index.
-
-        Each wheel is installed once per host (pip --no-index --target, byte-compiled) into the cache's
-        `installed/` tree; a sandbox then gets hard links to those files: no pip run, no copying, and a
-        file the read-only sandbox cannot change.
-        """
+    def trees(self, wheels: list[Path]) -> dict[str, Path]:
+        """The store's read-only tree of each wheel (canonical name -> tree), unpacking what is not there yet."""
+        trees: dict[str, Path] = {}
         for wheel in wheels:
-            tree = self._installed_tree(wheel)
-            shutil.copytree(tree, site_dir, copy_function=_link_or_copy, dirs_exist_ok=True)
-        site_dir.chmod(0o755)  # readable by the sandbox's user (copytree copied the tree root's mode)
-
-    def _installed_tree(self, wheel: Path) -> Path:
-        tree = self._cache / "installed" / wheel.stem
-        if tree.is_dir():
-            return tree
-        tree.parent.mkdir(exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{wheel.stem}-", dir=tree.parent))
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-                   "--no-deps", "--target", str(staging), str(wheel)]
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
-        if completed.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ResolutionError(f"installing {wheel.name} failed: {completed.stderr.strip()[-500:]}")
-        staging.chmod(0o755)  # mkdtemp made it private; the sandbox's user must read what it holds
-        try:
-            staging.rename(tree)  # atomic: a concurrent install of the same wheel keeps either tree
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-        return tree
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    """Put source at target: a hard link (or a copy across file systems), replacing what is there (a
-    forced reinstall finds the same files already linked)."""
-    try:
-        if os.path.samefile(source, target):
-            return
-        os.unlink(target)
-    except FileNotFoundError:
-        pass
-    try:
-        os.link(source, target)
-    except OSError:  # another file system: copy instead
-        shutil.copy2(source, target)
+            name, _, _, _ = parse_wheel_filename(wheel.name)
+            try:
+                trees[str(name)] = self.store.tree(wheel)
+            except StoreError as exc:
+                raise ResolutionError(str(exc)) from None
+        return trees
 
 
 def _dependencies(wheel: Path) -> list[Requirement]:

@@ -20,6 +20,7 @@ from workers.monitor import ResourceMonitor
 from workers.packages import PackageInstaller, ResolutionError
 from workers.pool import SandboxPool
 from workers.sandbox import Sandbox, failure_done, with_state
+from workers.site import SiteConflict
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,9 @@ class JobRunner:
         """
         plan = self._installer.plan(specs, sandbox.preinstalled if force else sandbox.packages)
         try:
-            self._installer.install(plan.wheels, sandbox.site_dir)
-        except ResolutionError as exc:
+            # A new generation of the sandbox's site dir, swapped in whole (force: the same names replaced).
+            sandbox.site.install(self._installer.trees(plan.wheels))
+        except (ResolutionError, SiteConflict) as exc:
             failed = plan.failed + [{"name": p["name"], "reason": str(exc)} for p in plan.installed]
             return {"installed": [], "failed": failed}
         for wheel in plan.wheels:

@@ -20,6 +20,7 @@ from core.errors import SandboxError
 from sandbox_runtime import decoding, protocol
 from workers.backend import Container, SandboxChannel
 from workers.channel import ChannelClosed, ChannelTimeout, InvalidMessage
+from workers.site import SiteDir
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Sandbox:
         self.container = container
         self._channel = channel
         self.site_dir = site_dir
+        self.site = SiteDir(site_dir)  # what the runtime imports from, swapped in per install
         self.limits = limits
         # Distributions importable in the sandbox (canonical name -> version): the image's, and all.
         self.preinstalled: dict[str, str] = {}

@@ -204,7 +204,8 @@ def test_root_and_capabilities_cannot_be_gained(open_cluster: Cluster) -> None:
 
 def test_nothing_outside_the_writable_paths_can_be_written(open_cluster: Cluster) -> None:
     targets = ["/pwned", "/etc/pwned", "/usr/lib/pwned", "/opt/penny/lib/pwned.py", "/opt/penny/sandbox_runtime/x.py",
-               "/var/pwned", "/home/pwned", "/root/pwned", "/opt/penny/site/pwned.py", "/sys/kernel/pwned"]
+               "/var/pwned", "/home/pwned", "/root/pwned", "/opt/penny/site/pwned.py",
+               "/opt/penny/site/current/pwned.py", "/sys/kernel/pwned"]
     attack = (
         "import os\n"
         f"targets = {targets!r}\n"

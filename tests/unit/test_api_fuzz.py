@@ -104,7 +104,7 @@ class Api:
 
     def _make(self, kind: str) -> str:
         self.made += 1
-        name = f"{kind}{self.made}"
+        name = f"{self.made:032x}"  # a well-formed id (core.ids): a malformed one is 404 at the route
         if kind in ("queued", "finished"):
             assert self.services.store.create(name, ExecutionRequest(code="1", timeout_ms=1000, tenant="fuzz"))
             if kind == "finished":
