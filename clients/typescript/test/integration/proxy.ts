@@ -21,6 +21,8 @@ export interface ProxyPlan {
   /** Answer the first `unavailable` requests whose path ends with `unavailablePath` with 503 + Retry-After: 1. */
   unavailable?: number;
   unavailablePath?: string;
+  /** Called after each 503 is sent. */
+  onRefused?: () => void;
 }
 
 export class BreakingProxy {
@@ -73,6 +75,7 @@ export class BreakingProxy {
       req.resume();
       res.writeHead(503, { "Content-Type": "application/json", "Retry-After": "1" });
       res.end(JSON.stringify({ error: { code: "unavailable", message: "refused by the test proxy", details: {} } }));
+      plan.onRefused?.();
       return;
     }
     const url = new URL(path, this.target);
