@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench image system browser web lint typecheck clean docs-page openapi ts-client
+.PHONY: run test unit integration bench profile image system browser web lint typecheck clean docs-page openapi ts-client
 
 # The TypeScript client (clients/typescript): `npm ci` when its lock file changed, tsc when a source did.
 TS := clients/typescript
@@ -84,8 +84,14 @@ integration: venv image docs-page ts-client web browser
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
+	@bash deploy/scripts/ensure_bench_tools.sh
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/bench.py --workers 1
-	$(PY) bench/bench.py --workers 2 --sessions 0
+
+profile: venv image
+	@bash deploy/scripts/ensure_bench_tools.sh
+	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q -e '.[dev,bench]'
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) bench/profile.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -23,6 +23,8 @@ from api.openapi import API_VERSION, package_version
 from api.packages import bp as packages_bp
 from api.playground import bp as playground_bp
 from api.services import Dispatcher, Services
+from api.session_control import bp as session_control_bp
+from api.session_files import bp as session_files_bp
 from api.sessions import bp as sessions_bp
 from api.validation import bp as validation_bp
 from core.errors import ApiError, PayloadTooLarge, Unauthorized, Unavailable
@@ -87,10 +89,31 @@ def health_report(services: Services) -> tuple[Response, int]:
     return jsonify(body), 200
 
 
+# Redis refusing writes for now, not a command of ours that is wrong: out of its memory limit (OOM, also
+# inside a script) or unable to save its snapshot (MISCONF).
+_OUTAGE_REPLIES = ("OOM command not allowed", "MISCONF ")
+
+
 def redis_unreachable(error: redis.RedisError) -> bool:
-    """Whether a Redis error means the store cannot be reached now (503, retry), not a failed command."""
-    return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.exceptions.ReadOnlyError
-                      | redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError)
+    """Whether a Redis error means the store cannot serve us now (503, retry), not a failed command."""
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.exceptions.ReadOnlyError
+                  | redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError
+                  | redis.exceptions.OutOfMemoryError):
+        return True
+    return isinstance(error, redis.ResponseError) and any(reply in str(error) for reply in _OUTAGE_REPLIES)
+
+
+def _envelope(message: str, code: str, http_status: int) -> ApiError:
+    """An ApiError of its own code and status (werkzeug's errors and our internal error)."""
+    error = ApiError(message)
+    error.code = code
+    error.http_status = http_status
+    return error
+
+
+def _internal_error() -> tuple[Response, int]:
+    """The 500 envelope: no detail (the traceback is in the server log)."""
+    return _error_response(_envelope("internal error; see the server log", "internal_error", 500))
 
 
 def create_app(settings: Settings, *, client: redis.Redis | None = None,
@@ -104,6 +127,8 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules are bound
     app.register_blueprint(executions_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(session_control_bp)
+    app.register_blueprint(session_files_bp)
     app.register_blueprint(packages_bp)
     app.register_blueprint(validation_bp)
     app.register_blueprint(audit_bp)
@@ -124,29 +149,22 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     def _redis_error(error: redis.RedisError) -> tuple[Response, int]:
         if not redis_unreachable(error):  # e.g. WRONGTYPE: a bug of ours, not an outage; no Retry-After
             log.exception("redis command failed")
-            envelope = ApiError("internal error; see the server log")
-            envelope.code = "internal_error"
-            return _error_response(envelope)
+            return _internal_error()
         log.error("redis unavailable: %s", error)
-        return _error_response(Unavailable("the job store is unreachable; try again shortly",
-                                           retry_after_s=5))
+        return _error_response(Unavailable("the job store is unavailable; try again shortly", retry_after_s=5))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
         if error.code == 413:
             return _error_response(PayloadTooLarge(
                 f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"))
-        envelope = ApiError(error.description or error.name)
-        envelope.code = error.name.lower().replace(" ", "_")
-        envelope.http_status = error.code or 500
-        return _error_response(envelope)
+        return _error_response(_envelope(error.description or error.name, error.name.lower().replace(" ", "_"),
+                                         error.code or 500))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:
         log.exception("unhandled error")
-        envelope = ApiError("internal error; see the server log")
-        envelope.code = "internal_error"
-        return _error_response(envelope)
+        return _internal_error()
 
     @app.before_request
     def _start_timer() -> None:

@@ -45,6 +45,7 @@ from core.ids import is_id
 from core.jobs import JobEvent, JobRecord
 from core.models import EventType, ExecutionRequest, JobStatus
 from core.reaper import reap
+from core.session_files import check_pattern, input_files
 from core.sessions import SessionRecord
 from core.settings import Settings
 
@@ -96,7 +97,9 @@ def _parse_request(services: Services) -> ExecutionRequest:
     return ExecutionRequest(code=data["code"], timeout_ms=data["timeout"] or settings.job_timeout_default_ms,
                             variables=data["variables"], session_id=data["sessionId"], tenant=current_tenant(),
                             key_id=current_key_id(), plot_formats=tuple(dict.fromkeys(data["plotFormats"])),
-                            packages=tuple(packages), findings=findings)
+                            packages=tuple(packages), findings=findings, stdin=data["stdin"],
+                            files=input_files(data["files"], max_file_bytes=settings.max_file_size_bytes),
+                            output_files=tuple(check_pattern(p) for p in data["outputFiles"]))
 
 
 def check_packages(services: Services, specs: list[str]) -> list[str]:
@@ -148,7 +151,9 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
                          details={"maxActiveJobs": quota.max_active_jobs})
     try:
         if session is None:
-            services.dispatcher.send(keys.EXECUTE_TASK, [job_id], keys.SHARED_QUEUE)
+            # The job waits in its tenant's list; the message is a doorbell without arguments (core.fair_queue).
+            services.fair_queue.push(execution.tenant, job_id)
+            services.dispatcher.send(keys.EXECUTE_TASK, [], keys.SHARED_QUEUE)
         else:
             services.sessions.push_job(session.session_id, job_id)
             services.dispatcher.send(keys.SESSION_KICK_TASK, [session.session_id], keys.host_queue(session.worker))

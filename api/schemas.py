@@ -8,10 +8,30 @@ from __future__ import annotations
 
 import functools
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+MAX_STDIN_CHARS = 2**20  # sandbox_runtime.protocol.MAX_STDIN_CHARS
 _IDENTIFIER = validate.Regexp(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$",
                               error="variable names must be Python identifiers not starting with '__'")
+
+
+MAX_INPUT_FILES = 100
+
+
+class InputFileSchema(Schema):
+    """One file of an execute's `files`: written to /workspace/{path} before the code runs."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    content = fields.String(load_default=None)  # base64
+    text = fields.String(load_default=None)
+
+    @validates_schema
+    def _one_of_content_or_text(self, data: dict[str, object], **_: object) -> None:
+        if (data.get("content") is None) == (data.get("text") is None):
+            raise ValidationError("give either content (base64) or text")
 
 
 @functools.lru_cache(maxsize=8)
@@ -32,6 +52,12 @@ def execute_request_schema(*, max_timeout_ms: int) -> Schema:
         plotFormats = fields.List(fields.String(validate=validate.OneOf(["png", "svg"])),  # noqa: N815
                                   load_default=lambda: ["png"], validate=validate.Length(min=1, max=2))
         strict = fields.Boolean(load_default=False)
+        stdin = fields.String(load_default="", validate=validate.Length(max=MAX_STDIN_CHARS,
+                              error=f"stdin is at most {MAX_STDIN_CHARS} characters"))
+        files = fields.List(fields.Nested(InputFileSchema), load_default=list,
+                            validate=validate.Length(max=MAX_INPUT_FILES))
+        outputFiles = fields.List(fields.String(validate=validate.Length(min=1, max=4096)),  # noqa: N815
+                                  load_default=list, validate=validate.Length(max=20))
 
         @validates("code")
         def _code_not_blank(self, value: str, **_: object) -> None:
@@ -66,6 +92,17 @@ class MetricsSchema(Schema):
     diskBytes = fields.Integer(required=True)  # noqa: N815
 
 
+class OutputFileSchema(Schema):
+    """A file an execution's outputFiles matched."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, metadata={"description": "relative to /workspace"})
+    size = fields.Integer(required=True, metadata={"description": "bytes"})
+    content = fields.String(required=True, metadata={"description": "the bytes, base64"})
+
+
 class ExecutionResultSchema(Schema):
     """The ExecutionResult every finished job returns."""
 
@@ -91,6 +128,7 @@ class ExecutionResultSchema(Schema):
     sessionState = fields.String(required=True, allow_none=True, validate=validate.OneOf(["kept", "lost"]))  # noqa: N815
     packages = fields.Dict(required=True, allow_none=True)
     findings = fields.List(fields.Dict(), required=True)
+    files = fields.List(fields.Nested(OutputFileSchema), load_default=list)
 
 
 JOB_STATUSES = ["queued", "running", "success", "error", "timeout", "memory_exceeded", "output_limit",
@@ -376,3 +414,50 @@ class ResourceSampleSchema(Schema):
     cpuPercent = fields.Float(allow_none=True)  # noqa: N815
     memoryBytes = fields.Integer(allow_none=True)  # noqa: N815
     diskBytes = fields.Integer(allow_none=True)  # noqa: N815
+
+
+class FileEntrySchema(Schema):
+    """One entry of a session directory (links are listed, never followed)."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(["file", "directory", "symlink", "other"]))
+    size = fields.Integer(required=True, metadata={"description": "bytes"})
+    mtime = fields.Integer(required=True, metadata={"description": "last modified, ms since the epoch"})
+
+
+class FileListSchema(Schema):
+    """GET /sessions/{id}/files."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, metadata={"description": "the directory, relative to /workspace"})
+    entries = fields.List(fields.Nested(FileEntrySchema), required=True)
+    truncated = fields.Boolean(required=True, metadata={"description": "more entries than the 1000 listed"})
+
+
+class FileUploadedSchema(Schema):
+    """PUT /sessions/{id}/files/{path}."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True)
+    size = fields.Integer(required=True, metadata={"description": "bytes written"})
+    jobId = fields.String(required=True, metadata={"description": "the audited job of the upload"})  # noqa: N815
+
+
+class InterruptSchema(Schema):
+    """POST /sessions/{id}/interrupt."""
+
+    class Meta:
+        unknown = RAISE
+
+    sessionId = fields.String(required=True)  # noqa: N815
+    interrupted = fields.String(required=True, allow_none=True,
+                                metadata={"description": "the job stopped; null when none was running or queued"})
+    status = fields.String(load_default=None, allow_none=True, metadata={"description": "its final status"})
+    sessionState = fields.String(load_default=None, allow_none=True)  # noqa: N815

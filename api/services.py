@@ -14,10 +14,12 @@ from core import keys
 from core.analysis import CodeAnalyzer
 from core.audit import AuditTrail
 from core.errors import Overloaded, Unavailable
+from core.fair_queue import FairQueue
 from core.jobs import JobStore
 from core.policies import FilesystemPolicy, ImportPolicy, PackagePolicy
 from core.redis_client import RedisEndpoint, connect
 from core.registry import WorkerRegistry
+from core.session_setup import SessionSetups
 from core.sessions import SessionStore
 from core.settings import Settings
 from core.tenants import Tenants
@@ -98,6 +100,8 @@ class Services:
     tenants: Tenants
     audit: AuditTrail
     started_at: float
+    fair_queue: FairQueue
+    session_setups: SessionSetups
 
     @classmethod
     def build(cls, settings: Settings, *, client: Redis | None = None,
@@ -120,4 +124,6 @@ class Services:
             tenants=Tenants(settings),
             audit=AuditTrail(client),
             started_at=time.time(),
+            fair_queue=FairQueue(client),
+            session_setups=SessionSetups(client),
         )

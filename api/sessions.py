@@ -35,6 +35,7 @@ from core import keys, session_audit
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable, ValidationFailed
 from core.jobs import now_ms
 from core.models import ExecutionRequest, SessionStatus
+from core.session_setup import SessionSetup
 from core.sessions import Reservation
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,13 @@ def create_session() -> tuple[Response, int]:
     session_id = uuid.uuid4().hex
     audit = _audit_creation(services, session_id, data["variables"], packages)
     worker = audit["worker"] = _reserve_on_a_host(services, session_id)
-    services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id, data["variables"], packages],
-                             keys.host_queue(worker))
+    # Only the id goes on the broker; the owner reads the variables and packages from Redis.
+    services.session_setups.put(session_id, SessionSetup(variables=data["variables"], packages=packages))
+    services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id], keys.host_queue(worker))
     reply = cast(list[bytes] | None, services.redis.blpop([keys.session_created_key(session_id)],
                                                             timeout=CREATE_WAIT_S))
     if reply is None:
+        services.session_setups.discard(session_id)
         services.sessions.delete(session_id)
         raise Unavailable(f"worker {worker} did not start the session in time", retry_after_s=5)
     answer = json.loads(reply[1])
@@ -180,9 +183,12 @@ def delete_session(session_id: str) -> tuple[str, int]:
     services = current_services()
     record = owned_session(services, session_id)
     services.sessions.delete(session_id)
-    session_audit.append(services.redis, session_audit.deletion_record(
-        session_id, tenant=record.tenant, key_id=current_key_id(), at_ms=now_ms(), worker=record.worker,
-        previous_status=record.status.value), maxlen=services.settings.audit_stream_maxlen)
     if record.status in (SessionStatus.READY, SessionStatus.BUSY, SessionStatus.STARTING):
         services.dispatcher.send(keys.SESSION_DELETE_TASK, [session_id], keys.host_queue(record.worker))
+    try:  # after the sandbox is on its way out: a failed audit write must not keep it running
+        session_audit.append(services.redis, session_audit.deletion_record(
+            session_id, tenant=record.tenant, key_id=current_key_id(), at_ms=now_ms(), worker=record.worker,
+            previous_status=record.status.value), maxlen=services.settings.audit_stream_maxlen)
+    except redis.RedisError:
+        log.exception("session %s: its deletion's audit record could not be written", session_id)
     return "", 204

@@ -44,6 +44,8 @@ QUERY_BATCH = 500
 
 
 def _kind(request: ExecutionRequest) -> str:
+    if request.session_op is not None:
+        return str(request.session_op["op"])  # "restart", "files.put", ...
     if request.code:
         return "execution"
     return "install" if request.packages else "variables"
@@ -65,6 +67,8 @@ def base_record(job_id: str, request: ExecutionRequest, accepted_ms: int, *, inc
         "packages": list(request.packages),
         "findings": [{k: f.get(k) for k in ("rule", "line", "col", "severity")} for f in request.findings],
     }
+    if request.session_op is not None and "path" in request.session_op:
+        record["path"] = request.session_op["path"]
     if include_code:
         record["code"] = request.code
     return json.dumps(record)
@@ -78,10 +82,10 @@ def running_suffix(worker: str, started_ms: int) -> str:
     return json.dumps({"status": JobStatus.RUNNING.value, "worker": worker, "startedAt": iso_time(started_ms)})
 
 
-def final_suffix(result: ExecutionResult, finished_ms: int) -> str:
-    """The fields known when a job ends."""
+def final_suffix(result: ExecutionResult, finished_ms: int, *, by_service: bool = False) -> str:
+    """The fields known when a job ends (by_service: the service, not the sandbox, produced its error)."""
     violation = next((f for f in result.findings if f.get("source") == "runtime"), None)
-    error_type, user_error_type = audited_error_type((result.error or {}).get("type"))
+    error_type, user_error_type = audited_error_type((result.error or {}).get("type"), by_service=by_service)
     return json.dumps({
         "status": result.status.value,
         "worker": result.worker,

@@ -55,11 +55,13 @@ return id
 """
 
 # KEYS: job, events, running, audit open. ARGV: worker, now_ms, ttl_s, started_event_json, job_id,
-# audit_running_json. Returns {request_json, created_ms} if the job was queued (now running), else false.
+# audit_running_json, incarnation. Returns {request_json, created_ms} if the job was queued (now running),
+# else false.
 _CLAIM = _JOIN + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' then return false end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2],
+           'incarnation', ARGV[7])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[1])
 local audit = redis.call('HGET', KEYS[1], 'audit')
 if audit then redis.call('HSET', KEYS[4], ARGV[5], join(audit, ARGV[6])) end
@@ -191,14 +193,15 @@ class JobStore:
             cancel_requested=raw.get("cancel") == "1",
         )
 
-    def claim(self, job_id: str, worker: str) -> tuple[ExecutionRequest, int] | None:
-        """Move a queued job to running on `worker`: (request, created_ms), or None if it was cancelled,
-        finished or expired."""
+    def claim(self, job_id: str, worker: str, *, incarnation: str = "") -> tuple[ExecutionRequest, int] | None:
+        """Move a queued job to running on `worker` (its current `incarnation`, see workers.incarnation):
+        (request, created_ms), or None if it was cancelled, finished or expired."""
         started = json.dumps({"jobId": job_id, "worker": worker})
         started_ms = now_ms()
         raw = self._claim(
             keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.RUNNING_JOBS, keys.AUDIT_OPEN],
-            args=[worker, started_ms, self._retention_s, started, job_id, audit.running_suffix(worker, started_ms)],
+            args=[worker, started_ms, self._retention_s, started, job_id, audit.running_suffix(worker, started_ms),
+                  incarnation],
         )
         if not raw:
             return None
@@ -213,14 +216,15 @@ class JobStore:
         )
         return _text(event_id) if event_id else None
 
-    def finish(self, result: ExecutionResult) -> bool:
-        """Make the job final with `result` (also its `result` event); False if it already was final."""
+    def finish(self, result: ExecutionResult, *, by_service: bool = False) -> bool:
+        """Make the job final with `result` (also its `result` event); False if it already was final.
+        by_service: the service, not the sandbox, produced result's error (core.error_types)."""
         finished = now_ms()
         event_id = self._finish(
             keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
                   keys.AUDIT_OPEN, keys.AUDIT_STREAM],
             args=[result.status.value, json.dumps(result.to_api()), finished, self._retention_s,
-                  result.job_id, audit.final_suffix(result, finished), self._audit_maxlen],
+                  result.job_id, audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen],
         )
         return bool(event_id)
 
@@ -237,7 +241,7 @@ class JobStore:
             worker=record.worker,
             findings=list(record.request.findings),
         )
-        return self.finish(result)
+        return self.finish(result, by_service=True)
 
     def cancel(self, job_id: str) -> JobStatus | None:
         """Cancel a job: a queued one ends now, a running one is flagged and its worker told to kill it."""
@@ -329,6 +333,36 @@ class JobStore:
                 continue
             error = {"type": "WorkerLost", "message": f"worker {worker} stopped while running this job",
                      "traceback": []}
+            if self.finish_without_running(record, JobStatus.WORKER_LOST, error=error):
+                reaped.append(job_id)
+        return reaped
+
+    def reap_stale_incarnations(self, incarnations: dict[str, tuple[str, int]]) -> list[str]:
+        """End as worker_lost every running job claimed by a worker named in `incarnations` (name ->
+        (its current incarnation, when that started in ms)) under an older incarnation: a process restarted
+        under the same name is alive, but what its previous process was running is not. A job claimed after
+        that start by an incarnation not yet seen here is newer, and left alone. Returns the ids ended."""
+        running = [(job_id, worker) for job_id, worker in self.running_jobs().items() if worker in incarnations]
+        if not running:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id, _ in running:
+            pipe.hmget(keys.job_key(job_id), ["incarnation", "started_ms"])
+        reaped: list[str] = []
+        for (job_id, worker), (claimed_by, started) in zip(running, pipe.execute(), strict=True):
+            current, current_started_ms = incarnations[worker]
+            if claimed_by is not None and _text(claimed_by) == current:
+                continue
+            if started is not None and int(started) >= current_started_ms:
+                continue
+            record = self.get(job_id)
+            if record is None:
+                self._redis.hdel(keys.RUNNING_JOBS, job_id)
+                continue
+            if record.status is not JobStatus.RUNNING:
+                continue
+            error = {"type": "WorkerLost", "traceback": [],
+                     "message": f"worker {worker} restarted while running this job"}
             if self.finish_without_running(record, JobStatus.WORKER_LOST, error=error):
                 reaped.append(job_id)
         return reaped

@@ -87,3 +87,29 @@ def tenant_active_jobs_key(tenant: str) -> str:
 
 # Prefix of the per-tenant request-rate counters (api.limits; the keys are made by the limits package).
 RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"
+
+
+def file_transfer_key(transfer_id: str) -> str:
+    """String key with the bytes of one session file on their way between the API and the worker
+    (an upload the worker writes into the sandbox, or a download the API sends on); short-lived."""
+    return f"{PREFIX}:transfer:{transfer_id}"
+
+
+# Fair scheduling of stateless jobs (core.fair_queue): sorted set of the tenants with queued jobs by their
+# pass (jobs served, in virtual time), the hash of every tenant's pass, the virtual clock (the pass last
+# served), and each tenant's own list of queued job ids (prefix + tenant).
+FAIR_RING = f"{PREFIX}:fair:ring"
+FAIR_PASSES = f"{PREFIX}:fair:passes"
+FAIR_CLOCK = f"{PREFIX}:fair:clock"
+FAIR_TENANT_PREFIX = f"{PREFIX}:fair:tenant:"
+
+
+def fair_tenant_key(tenant: str) -> str:
+    """List of a tenant's stateless job ids waiting for a worker, oldest first."""
+    return f"{FAIR_TENANT_PREFIX}{tenant}"
+
+
+def session_setup_key(session_id: str) -> str:
+    """String (JSON) with a starting session's variables and packages, read once by its owner: never on the
+    broker, whose messages carry ids only."""
+    return f"{PREFIX}:session:{session_id}:setup"

@@ -74,6 +74,17 @@ class ExecutionRequest:
     packages: tuple[str, ...] = ()
     force_packages: bool = False
     findings: tuple[dict[str, Any], ...] = ()  # the static analysis's findings, returned with the result
+    stdin: str = ""  # what input() and sys.stdin read
+    # A session operation instead of code (core.session_files): {"op": "restart"} or a file operation
+    # {"op": "files.list" | "files.get" | "files.put" | "files.delete", "path", ("transfer", "size")}.
+    session_op: dict[str, Any] | None = None
+    files: tuple[dict[str, Any], ...] = ()  # [{path, content (base64)}] written to /workspace before the code
+    output_files: tuple[str, ...] = ()  # globs of /workspace files returned with the result
+
+    @property
+    def is_execution(self) -> bool:
+        """Whether this request runs code (a session counts these; installs, variables, files do not)."""
+        return bool(self.code.strip()) and self.session_op is None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -84,6 +95,8 @@ class ExecutionRequest:
         data["plot_formats"] = tuple(data.get("plot_formats") or ("png",))
         data["packages"] = tuple(data.get("packages") or ())
         data["findings"] = tuple(data.get("findings") or ())
+        data["files"] = tuple(data.get("files") or ())
+        data["output_files"] = tuple(data.get("output_files") or ())
         return cls(**data)
 
 
@@ -119,6 +132,7 @@ class ExecutionResult:
     session_state: str | None = None  # "kept" | "lost" for session jobs
     packages: dict[str, Any] | None = None  # {installed: [{name, version}], failed: [{name, reason}]}
     findings: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)  # outputFiles' matches: [{path, size, content}]
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase JSON object the API returns."""
@@ -146,6 +160,7 @@ class ExecutionResult:
             "sessionState": self.session_state,
             "packages": self.packages,
             "findings": self.findings,
+            "files": self.files,
         }
 
     @classmethod
@@ -176,4 +191,5 @@ class ExecutionResult:
             session_state=data.get("sessionState"),
             packages=data.get("packages"),
             findings=list(data.get("findings") or []),
+            files=list(data.get("files") or []),
         )

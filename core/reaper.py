@@ -25,4 +25,8 @@ def reap(registry: WorkerRegistry, jobs: JobStore, sessions: SessionStore) -> tu
     if not registry.settled():
         return overdue, []
     alive = registry.alive()
-    return overdue + jobs.reap_lost_jobs(alive), sessions.reap_dead_workers(alive)
+    # A worker restarted under the same name is alive, but its previous incarnation's jobs are not.
+    incarnations = {name: (str(info["incarnation"]), int(info.get("startedMs", 0)))
+                    for name, info in alive.items() if info.get("incarnation")}
+    restarted = jobs.reap_stale_incarnations(incarnations)
+    return overdue + restarted + jobs.reap_lost_jobs(alive), sessions.reap_dead_workers(alive)

@@ -34,6 +34,7 @@ class SessionRecord:
     variables: dict[str, Any]
     resources: dict[str, Any]
     idle_timeout_ms: int
+    packages: tuple[str, ...] = ()  # "name==version" of what was installed into the session
 
     @property
     def expires_ms(self) -> int:
@@ -49,7 +50,7 @@ class SessionRecord:
             "expiresAt": iso_time(self.expires_ms),
             "executionCount": self.execution_count,
             "variables": self.variables,
-            "packages": [],
+            "packages": list(self.packages),
             "resources": self.resources or {"memoryBytes": None, "cpuPercent": None, "diskBytes": None},
             "worker": self.worker,
         }
@@ -80,11 +81,39 @@ redis.call('INCR', KEYS[4])
 return 1
 """
 
-# KEYS: session. ARGV: status, variables_json, now_ms.
+# KEYS: session. ARGV: status, variables_json ('' keeps them), now_ms, '1' if it was an execution,
+# packages_json ('' keeps them).
 _RECORD_EXECUTION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return end
-redis.call('HINCRBY', KEYS[1], 'execution_count', 1)
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'variables', ARGV[2], 'last_used_ms', ARGV[3])
+if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'execution_count', 1) end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'last_used_ms', ARGV[3])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'variables', ARGV[2]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'packages', ARGV[5]) end
+"""
+
+
+# KEYS: session's jobs, session. Pops the oldest pending job and records it as the session's current one,
+# in one step (an interrupt never sees a job that is neither pending nor current).
+_POP_JOB = """
+local job = redis.call('LPOP', KEYS[1])
+if job and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'current_job', job) end
+return job
+"""
+
+# KEYS: session, session's jobs. ARGV: job key prefix. The job an interrupt is for: the current one while
+# it is queued or running, else the oldest pending one that has not ended (sent just now, not taken yet;
+# one cancelled while pending stays listed until the session skips it); false if none.
+_INTERRUPT_TARGET = """
+local function live(job)
+  local status = redis.call('HGET', ARGV[1] .. job, 'status')
+  return status == 'queued' or status == 'running'
+end
+local current = redis.call('HGET', KEYS[1], 'current_job')
+if current and live(current) then return current end
+for _, job in ipairs(redis.call('LRANGE', KEYS[2], 0, 99)) do
+  if live(job) then return job end
+end
+return false
 """
 
 
@@ -110,6 +139,8 @@ class SessionStore:
         self._set_if_exists = client.register_script(_SET_IF_EXISTS)
         self._record_execution = client.register_script(_RECORD_EXECUTION)
         self._reserve = client.register_script(_RESERVE)
+        self._pop_job = client.register_script(_POP_JOB)
+        self._interrupt_target = client.register_script(_INTERRUPT_TARGET)
 
     def reserve(self, session_id: str, *, tenant: str, worker: str, max_sessions: int,
                 idle_timeout_ms: int, max_tenant_sessions: int = 1 << 30) -> Reservation:
@@ -147,17 +178,21 @@ class SessionStore:
             last_used_ms=int(raw["last_used_ms"]), execution_count=int(raw["execution_count"]),
             variables=json.loads(raw["variables"]), resources=json.loads(raw["resources"]),
             idle_timeout_ms=int(raw["idle_timeout_ms"]),
+            packages=tuple(json.loads(raw.get("packages", "[]"))),
         )
 
     def set_status(self, session_id: str, status: SessionStatus) -> None:
         """Change the status of an existing session (never re-creates a deleted one)."""
         self._set_if_exists(keys=[keys.session_key(session_id)], args=["status", status.value])
 
-    def record_execution(self, session_id: str, *, variables: dict[str, Any], lost: bool) -> None:
-        """After a job: one more execution, its variables, used now; lost if its interpreter died."""
+    def record_execution(self, session_id: str, *, variables: dict[str, Any] | None, lost: bool,
+                         counted: bool = True, packages: list[str] | None = None) -> None:
+        """After a job: used now, lost if its interpreter died; one more execution if `counted` (code ran);
+        its variables and installed packages when given (None keeps what was recorded)."""
         status = SessionStatus.LOST if lost else SessionStatus.READY
         self._record_execution(keys=[keys.session_key(session_id)],
-                               args=[status.value, json.dumps(variables), now_ms()])
+                               args=[status.value, "" if variables is None else json.dumps(variables), now_ms(),
+                                     "1" if counted else "0", "" if packages is None else json.dumps(packages)])
 
     def set_resources(self, samples: dict[str, dict[str, Any]]) -> None:
         """Store the latest resource figures of several sessions at once."""
@@ -175,8 +210,14 @@ class SessionStore:
         pipe.execute()
 
     def pop_job(self, session_id: str) -> str | None:
-        """The session's oldest pending job id, removed from the list."""
-        raw = self._redis.lpop(keys.session_jobs_key(session_id))
+        """The session's oldest pending job id, removed from the list (and now its current job)."""
+        raw = self._pop_job(keys=[keys.session_jobs_key(session_id), keys.session_key(session_id)], args=[])
+        return _text(raw) if raw else None
+
+    def interrupt_target(self, session_id: str) -> str | None:
+        """The job an interrupt stops: the running (or just taken) one, else the oldest pending one."""
+        raw = self._interrupt_target(keys=[keys.session_key(session_id), keys.session_jobs_key(session_id)],
+                                     args=[keys.job_key("")])
         return _text(raw) if raw else None
 
     def ids_of_worker(self, worker: str) -> list[str]:

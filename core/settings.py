@@ -273,6 +273,8 @@ class Settings:
     session_idle_timeout: int = 30 * 60 * 1000
     max_sessions_per_host: int = 50
     session_pool_size: int = 2
+    # The session pool follows demand (the busiest 5 s of creates in the last 2 minutes) up to this size.
+    session_pool_max_size: int = 24
     session_preload_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
     # Packages: the policies directory, the worker host's wheel cache, and where each sandbox's installed
@@ -281,6 +283,9 @@ class Settings:
     # The sandboxes' Docker seccomp profile (Docker's default narrowed; see deploy/seccomp/README.md).
     seccomp_profile_path: str = str(Path(__file__).resolve().parent.parent / "deploy/seccomp/penny-sandbox.json")
     wheel_cache_dir: str = "/var/cache/penny/wheels"
+    # One package install's whole time (look-ups, downloads, unpacking); below the API's wait for it
+    # (api.packages.INSTALL_TIMEOUT_MS) and the reaper's allowance (core.reaper.INSTALL_ALLOWANCE_MS).
+    package_install_timeout_ms: int = 240_000
     site_root: str = "/var/lib/penny/site"
     # Tenants: PENNY_API_KEYS is `key:tenant,...` (none: the API runs open, one tenant "default");
     # PENNY_ADMIN_KEYS may read the audit trail. Quotas per tenant, with per-tenant overrides.
@@ -349,11 +354,13 @@ class Settings:
             "session_idle_timeout": lambda n, r: _int(n, r, minimum=1000),
             "max_sessions_per_host": lambda n, r: _int(n, r, minimum=0),
             "session_pool_size": lambda n, r: _int(n, r, minimum=1),
+            "session_pool_max_size": lambda n, r: _int(n, r, minimum=1),
             "session_preload_modules": _modules,
             "log_level": lambda n, r: _str(n, r).upper(),
             "policy_dir": _str,
             "seccomp_profile_path": _str,
             "wheel_cache_dir": _str,
+            "package_install_timeout_ms": lambda n, r: _int(n, r, minimum=1000),
             "site_root": _str,
             "penny_api_keys": _api_keys,
             "penny_admin_keys": _admin_keys,

@@ -259,7 +259,8 @@ class AsyncSandboxClient:
 
     async def send(self, call: calls.Call, *, stream: bool = False) -> httpx.Response:
         """Send a call, retrying as its policy allows; the response or the mapped exception."""
-        request = self._http.build_request(call.method, call.path, json=call.body, params=call.params,
+        request = self._http.build_request(call.method, call.path, json=call.body if call.content is None else None,
+                                           content=call.content, params=call.params,
                                            headers=dict(call.headers),
                                            timeout=http_timeout(self.timeout_s, call, stream=stream))
         retry_number = 0

@@ -34,6 +34,7 @@ class Call:
     wait_s: float = 0.0
     retry: bool | None = None  # None: retry if the method is idempotent
     accept: frozenset[int] = frozenset()  # statuses >= 400 that are answers, not errors (e.g. /health's 503)
+    content: bytes | None = None  # a raw body (a file upload) instead of `body` as JSON
 
     @property
     def retryable(self) -> bool:
@@ -46,9 +47,10 @@ def _segment(value: str) -> str:
 
 def _execution_body(code: str, *, timeout_ms: int | None, variables: Mapping[str, Any] | None,
                     packages: Sequence[str] | None, session_id: str | None, strict: bool | None,
-                    plot_formats: Sequence[str] | None) -> dict[str, Any]:
-    """The body of an execution; options left at None are left to the service's defaults."""
-    body: dict[str, Any] = {"code": code}
+                    plot_formats: Sequence[str] | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The body of an execution; options left at None are left to the service's defaults (extra: more
+    fields, e.g. stdin, files and outputFiles from penny_client.files.execution_fields)."""
+    body: dict[str, Any] = {"code": code, **(extra or {})}
     if timeout_ms is not None:
         body["timeout"] = timeout_ms
     if variables:
@@ -70,32 +72,34 @@ def _execution_wait_s(timeout_ms: int | None) -> float:
 
 def execute(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
             packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
-            plot_formats: Sequence[str] | None = None, retry: bool = False) -> Call:
+            plot_formats: Sequence[str] | None = None, retry: bool = False,
+            extra: Mapping[str, Any] | None = None) -> Call:
     """POST /execute: answered when the code has ended (or 202 with the job id after a long queue wait)."""
     return Call("POST", f"{API}/execute",
                 _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                session_id=session_id, strict=strict, plot_formats=plot_formats),
+                                session_id=session_id, strict=strict, plot_formats=plot_formats, extra=extra),
                 wait_s=_execution_wait_s(timeout_ms), retry=retry)
 
 
 def execute_stream(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                    packages: Sequence[str] | None = None, session_id: str | None = None,
                    strict: bool | None = None, plot_formats: Sequence[str] | None = None,
-                   retry: bool = False) -> Call:
+                   retry: bool = False, extra: Mapping[str, Any] | None = None) -> Call:
     """POST /execute/stream: the job's events as SSE."""
     return Call("POST", f"{API}/execute/stream",
                 _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                session_id=session_id, strict=strict, plot_formats=plot_formats),
+                                session_id=session_id, strict=strict, plot_formats=plot_formats, extra=extra),
                 headers={"Accept": "text/event-stream"}, retry=retry)
 
 
 def submit(code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
            packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
-           plot_formats: Sequence[str] | None = None, retry: bool = False) -> Call:
+           plot_formats: Sequence[str] | None = None, retry: bool = False,
+           extra: Mapping[str, Any] | None = None) -> Call:
     """POST /jobs: 202 with the job id at once."""
     return Call("POST", f"{API}/jobs",
                 _execution_body(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                session_id=session_id, strict=strict, plot_formats=plot_formats),
+                                session_id=session_id, strict=strict, plot_formats=plot_formats, extra=extra),
                 retry=retry)
 
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -133,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="install allowlisted packages for this run, e.g. tabulate,pandas>=2 (repeatable)")
     run.add_argument("--strict", action="store_true", default=None,
                      help="refuse the code if the policy check finds errors, instead of running it")
+    run.add_argument("--stdin", type=Path, metavar="FILE", help="what input() reads (a file)")
+    run.add_argument("--file", dest="input_files", type=_file_pair, action="append", default=[],
+                     metavar="LOCAL:REMOTE",
+                     help="upload LOCAL to /workspace/REMOTE before the run (repeatable)")
+    run.add_argument("--output-file", action="append", default=[], metavar="GLOB",
+                     help="bring back /workspace files matching GLOB, e.g. '*.csv' or 'out/**' (repeatable)")
+    run.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR",
+                     help="where the output files are saved (default: the current directory)")
     run.set_defaults(handler=_run)
 
     jobs = commands.add_parser("jobs", help="show, follow or cancel a job by its id")
@@ -158,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", parents=[common], help="a session's state and variables")
     show.add_argument("session_id", metavar="ID")
     show.set_defaults(handler=_session_show)
+    upload = actions.add_parser("upload", parents=[common], help="upload a file into a session's /workspace")
+    upload.add_argument("session_id", metavar="ID")
+    upload.add_argument("local", type=Path, metavar="LOCAL")
+    upload.add_argument("remote", nargs="?", metavar="REMOTE", help="path under /workspace (default: LOCAL's name)")
+    upload.set_defaults(handler=_session_upload)
+    download = actions.add_parser("download", parents=[common], help="download a file of a session's /workspace")
+    download.add_argument("session_id", metavar="ID")
+    download.add_argument("remote", metavar="REMOTE")
+    download.add_argument("local", nargs="?", type=Path, metavar="LOCAL", help="default: REMOTE's name, here")
+    download.set_defaults(handler=_session_download)
+    listing = actions.add_parser("ls", parents=[common], help="list a directory of a session's /workspace")
+    listing.add_argument("session_id", metavar="ID")
+    listing.add_argument("path", nargs="?", default="", metavar="PATH")
+    listing.set_defaults(handler=_session_ls)
     remove = actions.add_parser("rm", parents=[common], help="delete a session")
     remove.add_argument("session_id", metavar="ID")
     remove.set_defaults(handler=_session_rm)
@@ -270,11 +293,28 @@ def _save_plots(result: ExecutionResult, directory: Path, console: Console) -> l
     return paths
 
 
+def _file_pair(text: str) -> tuple[Path, str]:
+    local, sep, remote = text.partition(":")
+    if not local:
+        raise argparse.ArgumentTypeError(f"expected LOCAL:REMOTE, got {text!r}")
+    return Path(local), (remote if sep and remote else Path(local).name)
+
+
+def _run_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The stdin, files and output globs of `penny run`, read from the local files."""
+    try:
+        stdin = args.stdin.read_text() if args.stdin else None
+        files = {remote: local.read_bytes() for local, remote in args.input_files}
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+    return {"stdin": stdin, "files": files or None, "output_files": args.output_file or None}
+
+
 def _run(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
     code = _read_source(args.file)
     events = client.execute_stream(code, timeout_ms=args.timeout, variables=dict(args.var),
                                    session_id=args.session, packages=args.packages or None, strict=args.strict,
-                                   plot_formats=["svg"] if args.svg else None)
+                                   plot_formats=["svg"] if args.svg else None, **_run_inputs(args))
     try:
         with events:
             for event in events:
@@ -303,8 +343,14 @@ def _run(client: SandboxClient, args: argparse.Namespace, console: Console) -> i
     result = events.result
     assert result is not None  # the stream ends with its result, or raises
     plots = _save_plots(result, args.plots, console) if args.plots else []
+    saved = []
+    for output in result.files:
+        saved.append(str(output.save(args.output_dir)))
+        if not console.as_json:
+            console.write(console.stderr, f"penny: {output.path} saved to {saved[-1]}\n")
     if console.as_json:
-        console.document({**result.to_api(), **({"savedPlots": plots} if args.plots else {})})
+        console.document({**result.to_api(), **({"savedPlots": plots} if args.plots else {}),
+                          **({"savedFiles": saved} if saved else {})})
         return exit_code(result.status)
     _print_ending(result, console)
     if result.plots and not args.plots:
@@ -426,13 +472,29 @@ def _job_events(client: SandboxClient, args: argparse.Namespace, console: Consol
 
 def _variables_text(variables: Mapping[str, Variable]) -> Iterator[str]:
     for name, info in variables.items():
-        yield f"  {name}: {info.type} = {info.repr}"
+        head = f"  {name}: {info.type} = "
+        # A multi-line repr (a DataFrame, an array) lines up under its first line.
+        yield head + info.repr.replace("\n", "\n" + " " * len(head))
+
+
+def _when(moment: datetime | None, now: datetime | None = None) -> str:
+    """A timestamp as people read it: local time to the second, and how long ago or from now."""
+    if moment is None:
+        return "-"
+    now = now or datetime.now(UTC)
+    seconds = int((moment - now).total_seconds())
+    span = abs(seconds)
+    amount = (f"{span} s" if span < 60 else f"{span // 60} min" if span < 3600 else
+              f"{span // 3600} h {span % 3600 // 60} min" if span < 86400 else f"{span // 86400} d")
+    relative = "now" if span < 1 else (f"in {amount}" if seconds > 0 else f"{amount} ago")
+    return f"{moment.astimezone().strftime('%Y-%m-%d %H:%M:%S')} ({relative})"
 
 
 def _session_text(info: SessionInfo) -> str:
     lines = [f"{info.session_id}  {info.status.value if info.status else '?'}",
-             f"  worker: {info.worker}", f"  created: {info.created_at}", f"  last used: {info.last_used_at}",
-             f"  expires: {info.expires_at}", f"  executions: {info.execution_count}"]
+             f"  worker: {info.worker}", f"  created: {_when(info.created_at)}",
+             f"  last used: {_when(info.last_used_at)}",
+             f"  expires: {_when(info.expires_at)}", f"  executions: {info.execution_count}"]
     if info.packages:
         lines.append(f"  packages: {', '.join(info.packages)}")
     if info.variables:
@@ -468,6 +530,42 @@ def _session_show(client: SandboxClient, args: argparse.Namespace, console: Cons
         console.document(info.to_api())
     else:
         console.write(console.stdout, _session_text(info) + "\n")
+    return EXIT_OK
+
+
+def _session_upload(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    try:
+        data = args.local.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.local}: {exc.strerror or exc}") from None
+    remote = args.remote or args.local.name
+    size = client.attach_session(args.session_id).files.upload(remote, data)
+    if console.as_json:
+        console.document({"path": remote, "size": size})
+    else:
+        console.write(console.stdout, f"{remote}: {size} bytes uploaded\n")
+    return EXIT_OK
+
+
+def _session_download(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    local = args.local or Path(args.remote.rstrip("/").rsplit("/", 1)[-1])
+    data = client.attach_session(args.session_id).files.download(args.remote, local)
+    if console.as_json:
+        console.document({"path": args.remote, "size": len(data), "savedTo": str(local)})
+    else:
+        console.write(console.stdout, f"{args.remote}: {len(data)} bytes saved to {local}\n")
+    return EXIT_OK
+
+
+def _session_ls(client: SandboxClient, args: argparse.Namespace, console: Console) -> int:
+    entries = client.attach_session(args.session_id).files.list(args.path)
+    if console.as_json:
+        console.document({"path": args.path, "entries": [
+            {"name": e.name, "type": e.type, "size": e.size, "modified": e.modified.isoformat()} for e in entries]})
+        return EXIT_OK
+    for entry in entries:
+        name = entry.name + ("/" if entry.type == "directory" else "")
+        console.write(console.stdout, f"{entry.size:>12}  {entry.modified.astimezone():%Y-%m-%d %H:%M}  {name}\n")
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import httpx
 
 from penny_client import calls
 from penny_client.errors import ConnectionFailed, error_from_response
+from penny_client.files import FileSource, execution_fields
 from penny_client.job import Job
 from penny_client.models import (
     ExecutionResult,
@@ -107,7 +108,8 @@ class SandboxClient:
 
     def send(self, call: calls.Call, *, stream: bool = False) -> httpx.Response:
         """Send a call, retrying as its policy allows; the response (< 400 or accepted) or the mapped exception."""
-        request = self._http.build_request(call.method, call.path, json=call.body, params=call.params,
+        request = self._http.build_request(call.method, call.path, json=call.body if call.content is None else None,
+                                           content=call.content, params=call.params,
                                            headers=dict(call.headers),
                                            timeout=http_timeout(self.timeout_s, call, stream=stream))
         retry_number = 0
@@ -147,16 +149,21 @@ class SandboxClient:
 
     def execute(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                 packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
-                plot_formats: Sequence[str] | None = None, retry: bool = False) -> ExecutionResult:
+                plot_formats: Sequence[str] | None = None, retry: bool = False, stdin: str | None = None,
+                files: Mapping[str, FileSource] | None = None,
+                output_files: Sequence[str] | None = None) -> ExecutionResult:
         """Run code and return its ExecutionResult once it ended (a failing code is a result, not an error).
 
         `packages` are installed for this run (or into the session); `strict=True` refuses code the policy
         check finds errors in (PolicyViolation) instead of running it; `plot_formats` is ["png"] by default,
-        ["svg"] or ["png", "svg"] on request.
+        ["svg"] or ["png", "svg"] on request. `stdin` is what input() reads; `files` ({path under /workspace:
+        bytes, text or a local Path}) are written before the code; `output_files` are globs ("*.csv",
+        "out/**") whose files come back in `result.files`.
         """
         response = self.send(calls.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
                                            session_id=session_id, strict=strict, plot_formats=plot_formats,
-                                           retry=retry))
+                                           retry=retry, extra=execution_fields(stdin=stdin, files=files,
+                                                                              output_files=output_files)))
         data = response.json()
         if response.status_code == 202:  # queued past the service's wait: follow the job to its end
             return Job(self, str(data["jobId"])).wait()
@@ -165,20 +172,26 @@ class SandboxClient:
     def execute_stream(self, code: str, *, timeout_ms: int | None = None,
                        variables: Mapping[str, Any] | None = None, packages: Sequence[str] | None = None,
                        session_id: str | None = None, strict: bool | None = None,
-                       plot_formats: Sequence[str] | None = None, retry: bool = False) -> EventStream:
+                       plot_formats: Sequence[str] | None = None, retry: bool = False, stdin: str | None = None,
+                       files: Mapping[str, FileSource] | None = None,
+                       output_files: Sequence[str] | None = None) -> EventStream:
         """Run code; its events as they happen (queued, started, stdout, stderr, plot, display, metrics, result)."""
         return self._stream(calls.execute_stream(code, timeout_ms=timeout_ms, variables=variables,
                                                  packages=packages, session_id=session_id, strict=strict,
-                                                 plot_formats=plot_formats, retry=retry),
+                                                 plot_formats=plot_formats, retry=retry,
+                                                 extra=execution_fields(stdin=stdin, files=files,
+                                                                        output_files=output_files)),
                             StreamCursor())
 
     def submit(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                packages: Sequence[str] | None = None, session_id: str | None = None, strict: bool | None = None,
-               plot_formats: Sequence[str] | None = None, retry: bool = False) -> Job:
-        """Queue code and return at once: a Job to wait for, follow or cancel."""
+               plot_formats: Sequence[str] | None = None, retry: bool = False, stdin: str | None = None,
+               files: Mapping[str, FileSource] | None = None, output_files: Sequence[str] | None = None) -> Job:
+        """Queue code and return at once: a Job to wait for, follow or cancel (stdin, files: as execute)."""
         data = self._json(calls.submit(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
                                        session_id=session_id, strict=strict, plot_formats=plot_formats,
-                                       retry=retry))
+                                       retry=retry, extra=execution_fields(stdin=stdin, files=files,
+                                                                          output_files=output_files)))
         return Job(self, str(data["jobId"]))
 
     def job(self, job_id: str) -> Job:

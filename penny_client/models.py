@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from penny_client.files import OutputFile, output_files
+
 
 class JobStatus(enum.StrEnum):
     """Where a job is; the values are the API strings."""
@@ -214,6 +216,7 @@ class ExecutionResult:
     session_state: str | None = None
     packages: InstallReport | None = None
     findings: tuple[Issue, ...] = ()
+    files: tuple[OutputFile, ...] = ()  # what its outputFiles matched (path and bytes)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -236,6 +239,7 @@ class ExecutionResult:
             session_state=data.get("sessionState"),
             packages=InstallReport.from_api(data["packages"]) if isinstance(data.get("packages"), dict) else None,
             findings=_issues(data.get("findings")),
+            files=output_files(data),
             raw=dict(data),
         )
 

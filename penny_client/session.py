@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from penny_client import files as files_module
 from penny_client.errors import NotFound, PennyClientError
+from penny_client.files import FileSource, SessionFiles
 from penny_client.models import ExecutionResult, InstallReport, SessionInfo, Variable
 
 if TYPE_CHECKING:
@@ -31,10 +33,26 @@ class Session:
 
     def run(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
             packages: Sequence[str] | None = None, strict: bool | None = None,
-            plot_formats: Sequence[str] | None = None) -> ExecutionResult:
+            plot_formats: Sequence[str] | None = None, stdin: str | None = None,
+            files: Mapping[str, FileSource] | None = None, output_files: Sequence[str] | None = None
+            ) -> ExecutionResult:
         """Run code in the session and return its ExecutionResult (options as SandboxClient.execute)."""
         return self._client.execute(code, timeout_ms=timeout_ms, variables=variables, packages=packages,
-                                    strict=strict, plot_formats=plot_formats, session_id=self.id)
+                                    strict=strict, plot_formats=plot_formats, session_id=self.id, stdin=stdin,
+                                    files=files, output_files=output_files)
+
+    @property
+    def files(self) -> SessionFiles:
+        """The session's /workspace: files.upload, download, list, remove."""
+        return SessionFiles(self._client, self.id)
+
+    def interrupt(self) -> dict[str, Any]:
+        """Stop the running execution with KeyboardInterrupt, keeping the state: {interrupted, status, ...}."""
+        return files_module.interrupt(self._client, self.id)
+
+    def restart(self) -> SessionInfo:
+        """A new interpreter for the session: variables gone, files and packages kept."""
+        return files_module.restart(self._client, self.id)
 
     def stream(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                packages: Sequence[str] | None = None, strict: bool | None = None,

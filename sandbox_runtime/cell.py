@@ -97,12 +97,14 @@ def type_name(value: Any) -> str:
 
 def run_cell(source: str, namespace: dict[str, Any], *,
              describe: Callable[[Any], dict[str, Any] | None] = describe_value,
+             enter: Callable[[], None] = lambda: None,
              leave: Callable[[], None] = lambda: None) -> CellOutcome:
     """Execute source in namespace; user exceptions become the outcome's error, never propagate.
 
     describe(value) renders the trailing expression's value (the kernel passes its rich renderer);
-    leave() is called the moment the user's statements are over, however they ended, before anything
-    else (the kernel stops taking interrupts there, so none can land in the bookkeeping that follows).
+    enter() is called once the cell compiled, just before the user's statements run (the kernel takes
+    interrupts from there); leave() the moment they are over, however they ended, before anything else
+    (the kernel stops taking interrupts there, so none can land in the bookkeeping that follows).
     """
     try:
         body, expression = compile_cell(source)
@@ -111,6 +113,7 @@ def run_cell(source: str, namespace: dict[str, Any], *,
         return CellOutcome(error=format_error(exc))
     try:
         try:
+            enter()
             if body is not None:
                 exec(body, namespace)
             value = eval(expression, namespace) if expression is not None else None

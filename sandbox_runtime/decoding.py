@@ -12,9 +12,16 @@ import json
 from typing import Any
 
 from sandbox_runtime.protocol import (
+    FILE_CHUNK_BYTES,
+    FILE_ERRORS,
+    FILE_TYPES,
+    MAX_DIR_ENTRIES,
     MAX_JSON_DEPTH,
     MAX_NAME_CHARS,
     MAX_NOTES,
+    MAX_PATH_CHARS,
+    MAX_PATTERNS,
+    MAX_STDIN_CHARS,
     MAX_TEXT_CHARS,
     MAX_TRACEBACK_LINES,
     MAX_VARIABLE_CHARS,
@@ -28,6 +35,12 @@ from sandbox_runtime.protocol import (
     Event,
     Exec,
     Fatal,
+    FileDelete,
+    FileFind,
+    FileList,
+    FileRead,
+    FileReply,
+    FileWrite,
     KernelMessage,
     Limits,
     Output,
@@ -36,11 +49,17 @@ from sandbox_runtime.protocol import (
     Pong,
     ProtocolError,
     Ready,
+    Release,
     Request,
     Reset,
+    Restart,
     Result,
+    Started,
     Violation,
 )
+
+# base64 of one chunk: 4 characters for every 3 bytes, padded.
+_CHUNK_CHARS = 4 * ((FILE_CHUNK_BYTES + 2) // 3)
 
 
 def _load(line: bytes) -> dict[str, Any]:
@@ -193,6 +212,18 @@ def decode_request(line: bytes) -> Request:
         return Cancel()
     if op == "ping":
         return Ping()
+    if op == "restart":
+        return Restart(_str(data, "id", MAX_NAME_CHARS))
+    if op == "release":
+        return Release()
+    if op == "file_find":
+        patterns = data.get("patterns")
+        if (not isinstance(patterns, list) or len(patterns) > MAX_PATTERNS
+                or not all(isinstance(p, str) and len(p) <= MAX_PATH_CHARS for p in patterns)):
+            raise ProtocolError(f"file_find.patterns: at most {MAX_PATTERNS} strings expected")
+        return FileFind(_str(data, "id", MAX_NAME_CHARS), tuple(patterns))
+    if op in ("file_list", "file_read", "file_write", "file_delete"):
+        return _file_request(op, data)
     if op != "exec":
         raise ProtocolError(f"unknown op {op!r}")
     variables = data.get("variables") or {}
@@ -203,7 +234,41 @@ def decode_request(line: bytes) -> Request:
                 timeout_ms=_int(data, "timeout_ms", 1), output_limit_bytes=_int(data, "output_limit_bytes"),
                 variables=variables, plot_formats=tuple(str(f) for f in formats),
                 max_plot_bytes=_int({"v": data.get("max_plot_bytes", Exec.max_plot_bytes)}, "v"),
-                max_plots_bytes=_int({"v": data.get("max_plots_bytes", Exec.max_plots_bytes)}, "v"))
+                max_plots_bytes=_int({"v": data.get("max_plots_bytes", Exec.max_plots_bytes)}, "v"),
+                stdin=_str({"stdin": data.get("stdin", "")}, "stdin", MAX_STDIN_CHARS), hold=_bool(data, "hold"))
+
+
+def _file_request(op: str, data: dict[str, Any]) -> FileList | FileRead | FileWrite | FileDelete:
+    request_id, path = _str(data, "id", MAX_NAME_CHARS), _str(data, "path", MAX_PATH_CHARS)
+    if op == "file_list":
+        return FileList(request_id, path)
+    if op == "file_delete":
+        return FileDelete(request_id, path)
+    if op == "file_read":
+        return FileRead(request_id, path, _int(data, "offset"), _int(data, "length", 0, FILE_CHUNK_BYTES))
+    return FileWrite(request_id, path, _int(data, "offset"), _str(data, "data", _CHUNK_CHARS),
+                     _int(data, "size"), _int(data, "limit_bytes"))
+
+
+def _file_reply(data: dict[str, Any]) -> FileReply:
+    """A `file` event: every entry typed and bounded, the data one chunk at most."""
+    error = data.get("error")
+    if error is not None and error not in FILE_ERRORS:
+        raise ProtocolError("file.error: unknown code")
+    entries = data.get("entries", [])
+    if not isinstance(entries, list) or len(entries) > MAX_DIR_ENTRIES:
+        raise ProtocolError(f"file.entries: at most {MAX_DIR_ENTRIES} entries expected")
+    checked = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"name", "type", "size", "mtime"}:
+            raise ProtocolError("file.entries: {name, type, size, mtime} expected")
+        if entry["type"] not in FILE_TYPES:
+            raise ProtocolError("file.entries: unknown type")
+        checked.append({"name": _str(entry, "name", MAX_PATH_CHARS), "type": entry["type"],
+                        "size": _int(entry, "size"), "mtime": _int(entry, "mtime")})
+    return FileReply(id=_str(data, "id", MAX_NAME_CHARS), error=error, message=_str(data, "message"),
+                     entries=tuple(checked), truncated=_bool(data, "truncated"),
+                     data=_str(data, "data", _CHUNK_CHARS), size=_int(data, "size"))
 
 
 def decode_event(line: bytes, limits: Limits) -> Event:
@@ -234,6 +299,8 @@ def decode_event(line: bytes, limits: Limits) -> Event:
         return Ready(_int(data, "pid"), _str(data, "python", MAX_NAME_CHARS), failed, packages)
     if kind == "fatal":
         return Fatal(_str(data, "message"))
+    if kind == "file":
+        return _file_reply(data)
     raise ProtocolError(f"unknown event {str(kind)[:MAX_NAME_CHARS]!r}")
 
 
@@ -265,6 +332,8 @@ def decode_kernel_message(line: bytes, limits: Limits) -> KernelMessage:
                       peak_memory_bytes=_int(data, "peak_memory_bytes"))
     if kind == "violation":
         return _violation(data)
+    if kind == "started":
+        return Started(_str(data, "id", MAX_NAME_CHARS))
     if kind in ("plot", "display"):
         return _plot(data, limits) if kind == "plot" else _display(data, limits)
     raise ProtocolError(f"unknown kernel message {str(kind)[:MAX_NAME_CHARS]!r}")

@@ -14,11 +14,13 @@ import signal
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from sandbox_runtime import cell as _cell_module
 from sandbox_runtime import decoding, protocol
-from sandbox_runtime.cell import CellOutcome, format_error, run_cell
+from sandbox_runtime.cell import run_cell
 from sandbox_runtime.display import DisplayCapture, Publish
 from sandbox_runtime.guard import RuntimePolicy, install_audit_hook, user_builtins
 from sandbox_runtime.hooks import after_import
@@ -151,16 +153,20 @@ def _serve(request: protocol.Exec, namespace: dict[str, Any], rich: _RichOutput,
     namespace.update(request.variables)
     capture = rich.begin(request, publish)
     cpu_before, _ = _usage()
-    # SIGINT (the supervisor's interrupt) raises KeyboardInterrupt only while the user's statements
-    # run: run_cell ignores it again the moment they end (leave), so no interrupt, however late or
-    # however slow this process is scheduled, lands in the kernel's own bookkeeping.
-    try:
+    sys.stdin = io.StringIO(request.stdin)  # input() past its end raises EOFError, as in a terminal
+
+    def enter() -> None:
+        # From here SIGINT (the supervisor's interrupt) raises KeyboardInterrupt in the user's frames
+        # only (see _Interrupt). `started` tells the supervisor so: it interrupts only once the handler
+        # is in place, and counts its grace from here, so an interrupt sent before the cell began (it
+        # arrived with the request) is neither lost nor fatal to the session.
         signal.signal(signal.SIGINT, _Interrupt().handle)
-        outcome = run_cell(request.code, namespace, describe=capture.value, leave=_ignore_interrupts)
+        publish(protocol.Started(request.id))
+
+    # run_cell ignores SIGINT again the moment the user's statements end (leave).
+    try:
+        outcome = run_cell(request.code, namespace, describe=capture.value, enter=enter, leave=_ignore_interrupts)
         rich.end()
-    except KeyboardInterrupt as exc:  # landed while the cell was being compiled
-        _ignore_interrupts()
-        outcome = CellOutcome(error=format_error(exc))
     finally:
         _ignore_interrupts()
     cpu_after, peak_bytes = _usage()
@@ -169,11 +175,20 @@ def _serve(request: protocol.Exec, namespace: dict[str, Any], rich: _RichOutput,
                            cpu_ms=int((cpu_after - cpu_before) * 1000), peak_memory_bytes=peak_bytes)
 
 
-class _Interrupt:
-    """SIGINT handler for one cell: KeyboardInterrupt, but at most every REPEAT_S.
+# Frames of the kernel's own bookkeeping and of its writes to the result pipe: an interrupt handled there
+# is dropped, never raised (Python runs a pending handler at the next bytecode, and signal.signal() itself
+# runs pending handlers first), so none breaks the kernel or leaves half a line on the pipe.
+_OWN_FILES = frozenset(os.path.abspath(module.__file__) for module in (_cell_module, protocol)
+                        if module.__file__) | {os.path.abspath(__file__)}
 
-    The supervisor repeats its interrupt until the kernel answers; spacing the raises keeps a repeat from
-    landing in the middle of handling the previous one (which would break the kernel, losing the state).
+
+class _Interrupt:
+    """SIGINT handler for one cell: KeyboardInterrupt in the user's frames, at most every REPEAT_S.
+
+    The supervisor repeats its interrupt until the kernel answers. One handled in the kernel's own frames
+    (between `started` and the user's first statement, or after the last) is dropped: the next repeat
+    lands in the user's code, or the cell is over anyway. Spacing the raises keeps a repeat from landing
+    in the middle of the user's handling of the previous one.
     """
 
     REPEAT_S = 0.5
@@ -181,7 +196,9 @@ class _Interrupt:
     def __init__(self) -> None:
         self._last = -self.REPEAT_S
 
-    def handle(self, _signum: int, _frame: object) -> None:
+    def handle(self, _signum: int, frame: types.FrameType | None) -> None:
+        if frame is None or os.path.abspath(frame.f_code.co_filename) in _OWN_FILES:
+            return
         now = time.monotonic()
         if now - self._last >= self.REPEAT_S:
             self._last = now

@@ -2,11 +2,12 @@
 
 Framing is one JSON object per line (json.dumps never emits a raw newline). Three links use it:
 
-- worker -> runtime (the container's stdin): `Exec`, `Cancel`, `Ping`;
+- worker -> runtime (the container's stdin): `Exec`, `Cancel`, `Ping`, `Restart`, `Release`, and the file
+  requests of sandbox_runtime.files (`FileList`, `FileRead`, `FileWrite`, `FileDelete`, `FileFind`);
 - runtime -> worker (the container's stdout): `Ready`, `Output`, `Plot`, `Display`, `Done`, `Pong`,
-  `Reset`, `Fatal`;
-- kernel -> supervisor (the kernel's result pipe, which user code can write to as well): `Result`,
-  `Plot`, `Display`, `Violation`.
+  `Reset`, `Fatal`, and `FileReply`;
+- kernel -> supervisor (the kernel's result pipe, which user code can write to as well): `Started`,
+  `Result`, `Plot`, `Display`, `Violation`.
 
 Whatever arrives over the last two links is hostile input: sandbox_runtime.decoding is the only place a
 line becomes one of these messages, and it accepts a line only if it is a kind allowed on that link, every
@@ -34,6 +35,12 @@ MAX_VARIABLES = 200
 MAX_VARIABLE_CHARS = 32_000        # one variable's summary, as JSON
 MAX_JSON_DEPTH = 32
 MAX_NAME_CHARS = 256
+MAX_STDIN_CHARS = 2**20            # what input() and sys.stdin of one request can read
+# Files move in chunks of at most this many bytes (base64 in the line): every line stays far below the
+# LineReader's bound, whatever the file's size.
+FILE_CHUNK_BYTES = 2**20
+MAX_PATH_CHARS = 4096
+MAX_DIR_ENTRIES = 1000             # a listing names at most this many entries (then `truncated`)
 
 
 class ProtocolError(ValueError):
@@ -68,6 +75,9 @@ class Exec:
     plot_formats: tuple[str, ...] = ("png",)
     max_plot_bytes: int = 5 * 2**20
     max_plots_bytes: int = 20 * 2**20
+    stdin: str = ""  # what input() and sys.stdin read; past its end input() raises EOFError
+    # Stateless: after `done`, keep the workspace for file requests until `release` (its output files).
+    hold: bool = False
 
     def to_message(self) -> dict[str, Any]:
         return {"op": "exec", **asdict(self), "plot_formats": list(self.plot_formats)}
@@ -89,7 +99,92 @@ class Ping:
         return {"op": "ping"}
 
 
-Request = Exec | Cancel | Ping
+@dataclass(frozen=True)
+class Restart:
+    """Replace a session's interpreter (its variables go, its files stay); answered with a `done`."""
+
+    id: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "restart", "id": self.id}
+
+
+@dataclass(frozen=True)
+class FileList:
+    """List the directory `path` (relative to the workspace; "" is the workspace itself)."""
+
+    id: str
+    path: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "file_list", "id": self.id, "path": self.path}
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """Read at most `length` bytes (<= FILE_CHUNK_BYTES) of the regular file `path` from byte `offset`."""
+
+    id: str
+    path: str
+    offset: int
+    length: int
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "file_read", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """Write one chunk (base64 `data`, <= FILE_CHUNK_BYTES decoded) of the regular file `path` at byte
+    `offset`: offset 0 creates the file (and its parent directories) or truncates it. `size` is the whole
+    file's (bytes), `limit_bytes` the workspace's total it may not take it past."""
+
+    id: str
+    path: str
+    offset: int
+    data: str
+    size: int
+    limit_bytes: int
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "file_write", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class FileDelete:
+    """Remove the file (or empty directory) `path`."""
+
+    id: str
+    path: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "file_delete", "id": self.id, "path": self.path}
+
+
+@dataclass(frozen=True)
+class FileFind:
+    """The regular files under the workspace whose relative path matches one of `patterns` (globs: `*`
+    and `?` within a name, `**` across directories); links are not followed. Answered with their entries,
+    each `name` the relative path."""
+
+    id: str
+    patterns: tuple[str, ...]
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "file_find", "id": self.id, "patterns": list(self.patterns)}
+
+
+@dataclass(frozen=True)
+class Release:
+    """A held stateless request is over: reset the sandbox now (answered with `reset`)."""
+
+    def to_message(self) -> dict[str, Any]:
+        return {"op": "release"}
+
+
+MAX_PATTERNS = 20
+FileRequest = FileList | FileRead | FileWrite | FileDelete | FileFind
+Request = Exec | Cancel | Ping | Restart | Release | FileList | FileRead | FileWrite | FileDelete | FileFind
 
 
 # -- events (runtime -> worker) ---------------------------------------------------------------------------
@@ -197,7 +292,30 @@ class Fatal:
         return {"ev": "fatal", "message": self.message}
 
 
-Event = Ready | Output | Plot | Display | Done | Pong | Reset | Fatal
+@dataclass(frozen=True)
+class FileReply:
+    """The answer to a file request `id`: `error` (a FILE_ERRORS code) and `message` when it was refused;
+    else `entries` (list), `data` (read: base64, `size` the file's whole size) or `size` (write)."""
+
+    id: str
+    error: str | None = None
+    message: str = ""
+    entries: tuple[dict[str, Any], ...] = ()
+    truncated: bool = False
+    data: str = ""
+    size: int = 0
+
+    def to_message(self) -> dict[str, Any]:
+        return {"ev": "file", **asdict(self), "entries": list(self.entries)}
+
+
+# Why a file request was refused: `invalid_path` (outside the workspace, a symlink, a device or FIFO, a
+# directory where a file is expected or the reverse), `not_found`, `too_large` (the workspace's total),
+# `io` (anything else the file system said).
+FILE_ERRORS = frozenset({"invalid_path", "not_found", "too_large", "io"})
+FILE_TYPES = frozenset({"file", "directory", "symlink", "other"})
+
+Event = Ready | Output | Plot | Display | Done | Pong | Reset | Fatal | FileReply
 
 
 # -- kernel -> supervisor ---------------------------------------------------------------------------------
@@ -234,7 +352,17 @@ class Violation:
         return {"rule": self.rule, "target": self.target, "message": self.message}
 
 
-KernelMessage = Result | Plot | Display | Violation
+@dataclass(frozen=True)
+class Started:
+    """The kernel is about to run request `id`'s code and takes interrupts from now on."""
+
+    id: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"kind": "started", "id": self.id}
+
+
+KernelMessage = Result | Plot | Display | Violation | Started
 
 
 # -- framing ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 import sys
 import traceback
 
-from sandbox_runtime import decoding, protocol
+from sandbox_runtime import decoding, files, protocol
 from sandbox_runtime.supervisor import Supervisor
 
 STDIN_FD = 0
@@ -63,22 +63,39 @@ def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool
     control = protocol.LineReader(STDIN_FD)
     _emit(protocol.Ready(pid=os.getpid(), python=sys.version.split()[0], preload_failed=failed,
                          packages=installed_distributions(os.environ.get("PENNY_LIB", "/opt/penny/lib"))))
+    held = False  # a stateless request's workspace kept for its output files until `release`
     while (line := control.read_line()) is not None:
         try:
             request = decoding.decode_request(line)
         except protocol.ProtocolError as exc:
             _emit(protocol.Fatal(f"invalid request: {exc}"))
             return
+        if held and isinstance(request, protocol.Exec | protocol.Release):
+            held = False
+            if not _reset(supervisor):
+                return
         if isinstance(request, protocol.Exec):
             _emit(supervisor.run(request, control))
             if not keep_state:
-                survivors = supervisor.reset()
-                _emit(protocol.Reset(ok=not survivors, survivors=tuple(survivors[:20])))
-                if survivors:
+                held = request.hold
+                if not held and not _reset(supervisor):
                     return
         elif isinstance(request, protocol.Ping):
             _emit(protocol.Pong())
+        elif isinstance(request, protocol.Restart):
+            _emit(supervisor.restart(request))
+        elif isinstance(request, protocol.FileList | protocol.FileRead | protocol.FileWrite | protocol.FileDelete
+                        | protocol.FileFind):
+            # Between requests only (one at a time): the supervisor itself, never the user's kernel.
+            _emit(files.handle(wipe_paths[0], request))
         # a cancel that arrives after its job ended is moot
+
+
+def _reset(supervisor: Supervisor) -> bool:
+    """Reset the sandbox after a stateless request and say so; False if it is not clean (stop serving)."""
+    survivors = supervisor.reset()
+    _emit(protocol.Reset(ok=not survivors, survivors=tuple(survivors[:20])))
+    return not survivors
 
 
 def main() -> None:

@@ -176,6 +176,7 @@ class _Run:
     wait_status: int | None = None
     plots_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    started: bool = False  # the kernel said it runs the request's code (and takes interrupts)
 
 
 class Supervisor:
@@ -234,15 +235,17 @@ class Supervisor:
             selector.register(fd, selectors.EVENT_READ)
         if k.listener is not None and not k.listener.closed:
             selector.register(k.listener.fd, selectors.EVENT_READ)
-        interrupted = killed = False
+        interrupted = killed = grace_started = False
 
         def stop(reason: str) -> None:
             nonlocal deadline, interrupted, killed
             run.status = run.status or reason
             if self._keep_state and not interrupted and not control.closed and run.tampered is None:
+                # Interrupted (a session): SIGINT goes out once the kernel said `started` (it takes
+                # interrupts from then on, not before), and the grace counts from then. Until then the
+                # request's own deadline bounds the wait, and at least the grace.
                 interrupted = True
-                deadline = time.monotonic() + INTERRUPT_GRACE_S
-                self._signal_kernel(signal.SIGINT)
+                deadline = max(deadline, time.monotonic() + INTERRUPT_GRACE_S)
             else:
                 killed = True
                 self._signal_kernel(signal.SIGKILL)
@@ -251,15 +254,22 @@ class Supervisor:
             stop("cancelled")
         try:
             while run.reply is None and run.wait_status is None and not killed:
+                if interrupted and run.started:
+                    if not grace_started:
+                        grace_started = True
+                        deadline = time.monotonic() + INTERRUPT_GRACE_S
+                    # Repeated until the kernel replies: one that lands in the kernel's own frames is
+                    # dropped there (sandbox_runtime.kernel._Interrupt).
+                    self._signal_kernel(signal.SIGINT)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     stop("timeout")  # first the interrupt (sessions), then, past the grace, the kill
                     continue
-                if interrupted:
-                    # Repeat the interrupt: one sent before the cell started was ignored by the kernel.
-                    self._signal_kernel(signal.SIGINT)
+                if interrupted and run.started:
                     remaining = min(remaining, INTERRUPT_REPEAT_S)
-                for key, _ in selector.select(remaining):
+                # The output pipes first: what the code printed before a plot or display (flushed, so in the
+                # pipe first) is relayed first, whatever order epoll reports them in.
+                for key, _ in sorted(selector.select(remaining), key=lambda ready: ready[0].fd not in relays):
                     fd = key.fd
                     if fd in relays:
                         data = os.read(fd, protocol.READ_SIZE)
@@ -320,6 +330,8 @@ class Supervisor:
                 message = decoding.decode_kernel_message(line, self._limits)
                 if isinstance(message, protocol.Violation):
                     self._note_violation(message.as_dict())
+                elif isinstance(message, protocol.Started):
+                    run.started = run.started or message.id == run.request.id
                 elif isinstance(message, protocol.Result):
                     if message.id == run.request.id and run.reply is None:
                         run.reply = message
@@ -406,6 +418,20 @@ class Supervisor:
             variables=reply.variables if reply else {},
             notes=((*reply.notes, *run.notes) if reply else tuple(run.notes))[:protocol.MAX_NOTES],
             violation=run.violation, state=state)
+
+    def restart(self, request: protocol.Restart) -> protocol.Done:
+        """A session's new interpreter: its kernel and every process it left are killed and a fresh kernel
+        forked (variables and imports are gone; files, installed packages and the session stay)."""
+        if self._kernel is not None:
+            if not self._kernel.reaped:
+                self._signal_kernel()
+                os.waitpid(self._kernel.pid, 0)
+            self._kernel.close()
+            self._kernel = None
+        cleanup.kill_all_others()
+        self._lost = False
+        self.prepare()
+        return protocol.Done(id=request.id, status="success", state="kept" if self._keep_state else None)
 
     def reset(self) -> list[str]:
         """After a stateless job: kill every other process, remove every SysV IPC object, wipe the writable

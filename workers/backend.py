@@ -20,6 +20,7 @@ import requests
 from core.errors import SandboxError
 from core.settings import Settings
 from sandbox_runtime import protocol
+from workers import masking
 from workers.channel import AttachChannel
 from workers.hardening import LABEL_POOL, LABEL_WORKER, sandbox_container_config
 from workers.site import SiteDir
@@ -105,7 +106,7 @@ class DockerBackend:
         limits = limits_of(settings)
         try:
             config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session)
-            container = self._client.containers.create(**config)
+            container = masking.create_container(self._client, config)  # figures of earlier jobs hidden
             raw = self._client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
                                                                        "stream": 1})
             channel = AttachChannel(getattr(raw, "_sock", raw), name=container.id[:12],

@@ -9,6 +9,7 @@ from celery import Celery, signals
 from core import keys
 from core.redis_client import RedisEndpoint
 from core.settings import Settings
+from workers.control import ControlConsumer
 from workers.host import WorkerHost
 
 
@@ -40,35 +41,36 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=True,
     )
-    holder: dict[str, WorkerHost] = {}
+    holder: dict[str, Any] = {}
 
     @app.task(name=keys.EXECUTE_TASK, ignore_result=True)
-    def execute(job_id: str) -> str | None:
-        """Run the stateless job `job_id` (everything else is in its record)."""
-        result = holder["host"].runner.run(job_id)
-        return result.status.value if result else None
-
-    @app.task(name=keys.SESSION_CREATE_TASK, ignore_result=True)
-    def create_session(session_id: str, variables: dict[str, Any], packages: list[str] | None = None) -> None:
-        """Dedicate a warm sandbox of this host to the new session `session_id`."""
-        holder["host"].session_manager.create(session_id, variables, packages)
-
-    @app.task(name=keys.SESSION_KICK_TASK, ignore_result=True)
-    def kick_session(session_id: str) -> None:
-        """Wake session_id's actor: it runs the session's pending jobs in order (never blocks here)."""
-        holder["host"].session_manager.kick(session_id)
-
-    @app.task(name=keys.SESSION_DELETE_TASK, ignore_result=True)
-    def delete_session(session_id: str) -> None:
-        """Destroy the deleted session's sandbox."""
-        holder["host"].session_manager.delete(session_id)
+    def execute() -> str | None:
+        """Run the next stateless job of the fair queue: a doorbell, not a particular job (core.fair_queue).
+        Returns "<job id> <status>", which Flower shows as the task's result (its arguments are empty)."""
+        host: WorkerHost = holder["host"]
+        while (job_id := host.fair_queue.pop()) is not None:
+            result = host.runner.run(job_id)
+            if result is not None:
+                return f"{job_id} {result.status.value}"
+            # Cancelled or expired while it waited: this doorbell serves the next job instead.
+        return None
 
     def on_worker_init(**_: Any) -> None:
         host = WorkerHost(settings)
         host.start()
         holder["host"] = host
+        control = ControlConsumer(app.connection_for_read, settings.worker_name, {
+            keys.SESSION_CREATE_TASK: host.create_session,
+            keys.SESSION_KICK_TASK: host.session_manager.kick,
+            keys.SESSION_DELETE_TASK: host.session_manager.delete,
+        })
+        control.start()
+        holder["control"] = control
 
     def on_worker_shutdown(**_: Any) -> None:
+        control = holder.pop("control", None)
+        if control is not None:
+            control.close()
         host = holder.pop("host", None)
         if host is not None:
             host.close()

@@ -22,22 +22,28 @@ from redis.retry import Retry
 
 from core import keys
 from core.errors import ConfigError
+from core.fair_queue import FairQueue
 from core.jobs import JobStore
 from core.policies import PackagePolicy
 from core.reaper import reap
 from core.redis_client import connect
 from core.registry import WorkerRegistry
+from core.session_files import FileTransfers
+from core.session_setup import SessionSetups
 from core.sessions import SessionStore
 from core.settings import Settings
 from workers import egress, resources
 from workers.backend import DockerBackend, SandboxBackend
 from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
+from workers.incarnation import new_incarnation, reap_previous
 from workers.metrics import WorkerMetrics
 from workers.packages import PackageInstaller
 from workers.pool import SandboxPool
+from workers.pool_demand import DemandTracker
 from workers.probe import start_probe
 from workers.runner import JobRunner
 from workers.sandbox import Sandbox
+from workers.session_files import SessionOps
 from workers.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -63,14 +69,26 @@ class WorkerHost:
         self._docker = docker.from_env(timeout=60)
         self._backend: SandboxBackend = DockerBackend(self._docker, settings)
         self.sessions = SessionStore(self._redis, self.store, retention_s=settings.job_retention_seconds)
+        self.fair_queue = FairQueue(self._redis)
+        self._setups = SessionSetups(self._redis)
         self.pool = SandboxPool(self._start_sandbox, size=settings.pool_size,
                                 max_jobs=settings.container_max_jobs)
-        self.session_pool = SandboxPool(self._start_session_sandbox, size=settings.session_pool_size,
-                                        max_jobs=settings.container_max_jobs)
+        # Sessions come in bursts: their pool follows demand between SESSION_POOL_SIZE and
+        # SESSION_POOL_MAX_SIZE, never past the sessions this host may still open.
+        self.session_pool = SandboxPool(
+            self._start_session_sandbox, size=settings.session_pool_size, max_jobs=settings.container_max_jobs,
+            demand=DemandTracker(minimum=settings.session_pool_size,
+                                 maximum=max(settings.session_pool_size, settings.session_pool_max_size)),
+            ceiling=lambda: settings.max_sessions_per_host - self.session_manager.count())
         self.metrics = WorkerMetrics(settings.worker_name)
         self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)),
-                                          Path(settings.wheel_cache_dir))
-        self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer)
+                                          Path(settings.wheel_cache_dir),
+                                          install_timeout_ms=settings.package_install_timeout_ms)
+        self._started_ms = int(time.time() * 1000)
+        self.incarnation = new_incarnation()
+        self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer,
+                                session_ops=SessionOps(settings, FileTransfers(self._redis)),
+                                incarnation=self.incarnation)
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)
         self._samples: dict[str, resources.Sample] = {}
@@ -79,7 +97,6 @@ class WorkerHost:
         self._packages_announced = False
         self._probe: ThreadingHTTPServer | None = None
         self._stopped = threading.Event()
-        self._started_ms = int(time.time() * 1000)
         self._threads: list[threading.Thread] = []
 
     def _start_sandbox(self, pool_id: str) -> Sandbox:
@@ -96,10 +113,13 @@ class WorkerHost:
         return sandbox
 
     def start(self) -> None:
-        """Remove our leftovers, start filling the pool, announce ourselves, then start the threads."""
+        """End what an earlier process of our name left, remove its containers, start filling the pool,
+        announce ourselves, then start the threads."""
+        reap_previous(self.settings.worker_name, self.incarnation, started_ms=self._started_ms, jobs=self.store,
+                      sessions=self.sessions)
         self.remove_leftover_containers()
         self.pool.start()
-        self.session_pool.start(refill_threads=1)
+        self.session_pool.start(refill_threads=2)
         self._beat()
         if self.settings.worker_metrics_port:
             self._probe = start_probe(self.settings.worker_metrics_port, self.metrics.registry, self.is_alive)
@@ -107,6 +127,14 @@ class WorkerHost:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def create_session(self, session_id: str) -> None:
+        """Create the session the API reserved here, with the variables and packages it stored in Redis."""
+        setup = self._setups.take(session_id)
+        if setup is None:
+            self.session_manager.refuse(session_id, "the session's setup expired before its worker read it")
+            return
+        self.session_manager.create(session_id, setup.variables, setup.packages)
 
     def remove_leftover_containers(self) -> int:
         """Remove sandboxes a previous run of this worker left behind (after a crash)."""
@@ -135,6 +163,7 @@ class WorkerHost:
         self.registry.beat(self.settings.worker_name, {
             "name": self.settings.worker_name,
             "pid": os.getpid(),
+            "incarnation": self.incarnation,
             "startedMs": self._started_ms,
             "heartbeatMs": int(time.time() * 1000),
             "pool": {"idle": stats.idle, "busy": stats.busy, "starting": stats.starting, "size": stats.size},
@@ -162,6 +191,7 @@ class WorkerHost:
                 for session_id in lost_sessions:
                     log.warning("session %s: its worker is gone; session lost", session_id)
                 self.session_manager.maintain()
+                self.session_pool.maintain()
                 self.registry.forget_silent(has_sessions=lambda name: self.sessions.count_of_worker(name) > 0)
                 self._beats += 1
                 if self._beats % RESOURCE_SAMPLE_EVERY == 0:

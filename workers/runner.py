@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.utils import parse_wheel_filename
@@ -19,7 +19,8 @@ from workers.metrics import WorkerMetrics
 from workers.monitor import ResourceMonitor
 from workers.packages import PackageInstaller, ResolutionError
 from workers.pool import SandboxPool
-from workers.sandbox import Sandbox, failure_done, with_state
+from workers.sandbox import Sandbox, ServiceDone, failure_done, with_state
+from workers.session_files import SessionOps
 from workers.site import SiteConflict
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,18 @@ class Outcome:
     plots: list[dict[str, Any]] = field(default_factory=list)
     displays: list[dict[str, Any]] = field(default_factory=list)
     packages: dict[str, Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
 
 
 class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
     def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics,
-                 installer: PackageInstaller) -> None:
+                 installer: PackageInstaller, *, session_ops: SessionOps | None = None,
+                 incarnation: str = "") -> None:
         self._settings = settings
+        self._session_ops = session_ops
+        self._incarnation = incarnation  # recorded in every claim (workers.incarnation)
         self._store = store
         self._pool = pool
         self._metrics = metrics
@@ -92,11 +97,12 @@ class JobRunner:
         return True
 
     def run(self, job_id: str, *, sandbox: Sandbox | None = None,
-            before_finish: Callable[[ExecutionResult], None] | None = None) -> ExecutionResult | None:
+            before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None = None
+            ) -> ExecutionResult | None:
         """Run one job to its end and store its result; None if it was no longer queued.
 
         Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`, and
-        before_finish(result) updates the session before the client can see the result. Whatever fails
+        before_finish(result, request) updates the session before the client can see the result. Whatever fails
         in our own machinery, a claimed job ends: an unexpected exception ends it `error` (InternalError,
         the traceback only in the log) and a session's sandbox is destroyed (the session is then lost).
         """
@@ -105,7 +111,7 @@ class JobRunner:
             # Registered before the claim, so a cancel published right after the claim finds it.
             self._active[job_id] = active
         try:
-            claimed = self._store.claim(job_id, self._settings.worker_name)
+            claimed = self._store.claim(job_id, self._settings.worker_name, incarnation=self._incarnation)
             if claimed is None:
                 return None
             request, created_ms = claimed
@@ -117,25 +123,30 @@ class JobRunner:
                 else:
                     outcome = self._execute_on(sandbox, job_id, request, active)
                 result = self._result(job_id, request, outcome, queued_ms=started_ms - created_ms)
+                by_service = isinstance(outcome.done, ServiceDone)
             except Exception:
                 log.exception("job %s: internal error", job_id)
                 if sandbox is not None:
                     sandbox.destroy()  # its interpreter's state is unknown now
                 result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
                                       queued_ms=started_ms - created_ms)
-            self._finish(result, before_finish)
+                by_service = True
+            self._finish(result, request, before_finish, by_service=by_service)
             return result
         finally:
             with self._lock:
                 self._active.pop(job_id, None)
 
-    def _finish(self, result: ExecutionResult, before_finish: Callable[[ExecutionResult], None] | None) -> None:
+    def _finish(self, result: ExecutionResult, request: ExecutionRequest,
+                before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None, *,
+                by_service: bool) -> None:
+        """End the job with result; by_service: our machinery, not the sandbox, produced its error."""
         if before_finish is not None:
             try:
-                before_finish(result)
+                before_finish(result, request)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
-        self._store.finish(result)
+        self._store.finish(result, by_service=by_service)
         self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                queued_ms=result.metrics.queued_ms)
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)
@@ -164,6 +175,16 @@ class JobRunner:
     def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
                     active: ActiveJob) -> Outcome:
         outcome = Outcome(failure_done(job_id, "error", *INTERNAL_ERROR))
+        if request.session_op is not None:
+            if self._session_ops is None:
+                raise SandboxError("this worker cannot run session operations")
+            try:
+                outcome.done = self._session_ops.run(sandbox, job_id, request.session_op)
+            except SandboxError as exc:
+                sandbox.destroy()  # it broke the protocol or stopped answering: the session is lost
+                outcome.done = with_state(failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}"),
+                                          "lost")
+            return outcome
 
         def on_output(stream: str, text: str) -> None:
             (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
@@ -184,13 +205,32 @@ class JobRunner:
             if not request.code.strip():
                 outcome.done = protocol.Done(id=job_id, status="success", state="kept")
                 return outcome
+        hold = bool(request.output_files) and request.session_id is None
+        if request.files or request.output_files:
+            if self._session_ops is None:
+                raise SandboxError("this worker cannot move files")
+            try:
+                refused = self._session_ops.write_inputs(sandbox, job_id, request.files)
+            except SandboxError as exc:
+                sandbox.destroy()
+                if request.session_id is None and not request.packages:
+                    raise _NotStarted(str(exc)) from exc
+                outcome.done = failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}")
+                return outcome
+            if refused is not None:
+                if request.session_id is None:
+                    sandbox.healthy = False  # files were written and no reset follows: replace it
+                outcome.done = with_state(refused, "kept") if request.session_id else refused
+                return outcome
         message = protocol.Exec(id=job_id, code=request.code, timeout_ms=request.timeout_ms,
                                 variables=request.variables, output_limit_bytes=self._settings.output_limit_bytes,
                                 plot_formats=tuple(request.plot_formats),
                                 max_plot_bytes=self._settings.max_plot_bytes,
-                                max_plots_bytes=self._settings.max_plots_bytes)
+                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin, hold=hold)
         try:
             if not active.start_on(sandbox, message):
+                if request.files and request.session_id is None:
+                    sandbox.healthy = False  # its input files are there and no reset follows: replace it
                 outcome.done = failure_done(job_id, "cancelled", "Cancelled", "cancelled before it started")
                 return outcome
         except SandboxError as exc:
@@ -205,6 +245,14 @@ class JobRunner:
 
         with ResourceMonitor(sandbox.container_id, on_sample):
             outcome.done = sandbox.collect(message, on_output, on_rich)
+        if request.output_files and sandbox.healthy and self._session_ops is not None:
+            try:
+                outcome.files, notes = self._session_ops.collect_outputs(sandbox, job_id, request.output_files)
+            except SandboxError as exc:
+                notes = [f"outputFiles: the sandbox failed while they were read ({exc})"]
+            outcome.done = replace(outcome.done, notes=(*outcome.done.notes, *notes)[:protocol.MAX_NOTES])
+        if hold and sandbox.healthy:
+            sandbox.release()  # reset now: the pool confirms it before the sandbox's next job
         return outcome
 
     def install_packages(self, sandbox: Sandbox, specs: list[str], *, force: bool = False) -> dict[str, Any]:
@@ -215,7 +263,7 @@ class JobRunner:
         plan = self._installer.plan(specs, sandbox.preinstalled if force else sandbox.packages)
         try:
             # A new generation of the sandbox's site dir, swapped in whole (force: the same names replaced).
-            sandbox.site.install(self._installer.trees(plan.wheels))
+            sandbox.site.install(self._installer.trees(plan))
         except (ResolutionError, SiteConflict) as exc:
             failed = plan.failed + [{"name": p["name"], "reason": str(exc)} for p in plan.installed]
             return {"installed": [], "failed": failed}
@@ -244,6 +292,7 @@ class JobRunner:
             displays=outcome.displays,
             notes=list(done.notes),
             packages=outcome.packages,
+            files=outcome.files,
             findings=[*request.findings, *([{**done.violation, "source": "runtime", "severity": "error"}]
                                             if done.violation else [])],
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.

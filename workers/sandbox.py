@@ -146,6 +146,25 @@ class Sandbox:
                 return failure_done(request.id, "memory_exceeded", "MemoryError", "the sandbox ran out of memory")
             return failure_done(request.id, "error", "SandboxError", f"the sandbox failed: {exc}")
 
+    def call(self, request: protocol.Restart | protocol.FileRequest, timeout_s: float) -> protocol.Event:
+        """Send a request the runtime answers with one event (a restart, a file request) and return that
+        event, checked: it must be a `done` (restart) or `file` reply carrying the request's id. Anything
+        else, or nothing in time, destroys the sandbox and raises SandboxError."""
+        expected = protocol.Done if isinstance(request, protocol.Restart) else protocol.FileReply
+        try:
+            self._channel.send(request)
+            while True:
+                event = decoding.decode_event(self._next_line(time.monotonic() + timeout_s), self.limits)
+                if isinstance(event, protocol.Pong):
+                    continue  # the answer to a liveness check sent earlier
+                if not isinstance(event, expected) or event.id != request.id:
+                    raise protocol.ProtocolError(f"{type(event).__name__} in answer to {type(request).__name__}")
+                return event
+        except (SandboxError, protocol.ProtocolError) as exc:
+            log.error("sandbox %s: %s", self.short_id, exc)
+            self.destroy()
+            raise SandboxError(f"sandbox {self.short_id} failed: {exc}") from exc
+
     def confirm_reset(self, timeout_s: float = RESET_TIMEOUT_S) -> bool:
         """After a stateless job: wait for the runtime's `reset`; False (and destroyed) unless it is clean."""
         if not self.reset_pending:
@@ -165,6 +184,13 @@ class Sandbox:
             log.error("sandbox %s failed its reset: %s", self.short_id, exc)
         self.destroy()
         return False
+
+    def release(self) -> None:
+        """End a held stateless request (its output files were read): the runtime resets the sandbox now."""
+        try:
+            self._channel.send(protocol.Release())
+        except ChannelClosed:
+            self.healthy = False
 
     def request_cancel(self) -> None:
         """Ask the runtime to kill the running code (from the cancel listener's thread)."""
@@ -222,9 +248,15 @@ class _Budget:
         return done
 
 
+@dataclass(frozen=True)
+class ServiceDone(protocol.Done):
+    """A `done` the worker made itself: only its error type may be a service's name in the audit trail
+    (core.error_types). Nothing decoded from a sandbox is one."""
+
+
 def failure_done(request_id: str, status: str, error_type: str, message: str) -> protocol.Done:
     """A `done` for a run our machinery ended (the runtime could not report it)."""
-    return protocol.Done(id=request_id, status=status,
+    return ServiceDone(id=request_id, status=status,
                          error={"type": error_type, "message": message, "traceback": []})
 
 

@@ -36,7 +36,9 @@ def main() -> None:
         "--pool=threads",
         f"--concurrency={settings.pool_size}",
         f"--hostname=penny@{settings.worker_name}",
-        f"--queues={keys.SHARED_QUEUE},{keys.host_queue(settings.worker_name)}",
+        # Only the stateless jobs' queue: the host's own queue (session control) has its own consumer and
+        # threads (workers.control), so it never waits behind executions.
+        f"--queues={keys.SHARED_QUEUE}",
         f"--loglevel={settings.log_level}",
         "--task-events",
         "--without-gossip",

@@ -20,7 +20,8 @@ import redis
 from core import keys
 from core.errors import SandboxError
 from core.jobs import now_ms
-from core.models import ExecutionResult, SessionStatus
+from core.models import ExecutionRequest, ExecutionResult, SessionStatus
+from core.session_files import SessionOp
 from core.sessions import SessionStore
 from core.settings import Settings
 from sandbox_runtime import protocol
@@ -33,6 +34,23 @@ log = logging.getLogger(__name__)
 CREATE_REPLY_TTL_S = 60
 SANDBOX_WAIT_S = 30.0
 SETUP_TIMEOUT_MS = 10_000
+
+
+def installed_packages(sandbox: Sandbox) -> list[str]:
+    """"name==version" of each distribution installed into the session (not the image's own), by name."""
+    return sorted(f"{name}=={version}" for name, version in sandbox.packages.items()
+                  if sandbox.preinstalled.get(name) != version)
+
+
+def variables_after(request: ExecutionRequest, result: ExecutionResult) -> dict[str, Any] | None:
+    """The session's variables after the job (None: the job did not change them)."""
+    if request.session_op is not None:
+        return {} if request.session_op["op"] == SessionOp.RESTART else None
+    if not request.code.strip() and not request.variables:
+        return None  # an install: no code ran
+    if result.status.value in ("cancelled", "worker_lost") and not result.variables:
+        return None  # it never ran (cancelled before it started)
+    return result.variables
 
 
 @dataclass
@@ -83,8 +101,7 @@ class SessionManager:
                 if report["failed"]:
                     reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in report["failed"])
                     raise SandboxError(f"packages could not be installed: {reasons}")
-            if variables:
-                self._setup(sandbox, variables)
+            summary = self._setup(sandbox, variables) if variables else {}
         except Exception as exc:
             if not isinstance(exc, SandboxError):
                 log.exception("session %s: internal error while creating it", session_id)
@@ -102,12 +119,19 @@ class SessionManager:
         with self._lock:
             self._starting -= 1
             self._actors[session_id] = actor
-        self._sessions.set_status(session_id, SessionStatus.READY)
+        # The view is truthful from the start: the variables given at creation and what was installed.
+        self._sessions.record_execution(session_id, variables=summary, lost=False, counted=False,
+                                        packages=installed_packages(sandbox))
         actor.thread.start()
         self._reply(session_id, ok=True)
         log.info("session %s created", session_id)
 
-    def _setup(self, sandbox: Sandbox, variables: dict[str, Any]) -> None:
+    def refuse(self, session_id: str, reason: str) -> None:
+        """Tell the waiting API the session cannot be created, and forget its record."""
+        self._sessions.delete(session_id)
+        self._reply(session_id, ok=False, reason=reason)
+
+    def _setup(self, sandbox: Sandbox, variables: dict[str, Any]) -> dict[str, Any]:
         request = protocol.Exec(id=f"setup-{uuid.uuid4().hex}", code="", timeout_ms=SETUP_TIMEOUT_MS,
                                 variables=variables, output_limit_bytes=self._settings.output_limit_bytes)
         sandbox.send(request)
@@ -115,6 +139,7 @@ class SessionManager:
         if done.status != "success":
             sandbox.destroy()
             raise SandboxError(f"could not set the session's variables: {done.error}")
+        return dict(done.variables)
 
     def _reply(self, session_id: str, *, ok: bool, reason: str | None = None) -> None:
         key = keys.session_created_key(session_id)
@@ -153,10 +178,12 @@ class SessionManager:
             while not actor.stopped.is_set() and (job_id := self._sessions.pop_job(actor.session_id)):
                 actor.busy = True
                 self._sessions.set_status(actor.session_id, SessionStatus.BUSY)
-                def record(result: ExecutionResult, session_id: str = actor.session_id) -> None:
+                def record(result: ExecutionResult, request: ExecutionRequest, actor: SessionActor = actor) -> None:
                     # Before the result is visible: a client reading the session after it sees it updated.
-                    lost = result.session_state == "lost"
-                    self._sessions.record_execution(session_id, variables=result.variables, lost=lost)
+                    self._sessions.record_execution(
+                        actor.session_id, variables=variables_after(request, result),
+                        lost=result.session_state == "lost", counted=request.is_execution,
+                        packages=installed_packages(actor.sandbox))
 
                 try:
                     result = self._runner.run(job_id, sandbox=actor.sandbox, before_finish=record)

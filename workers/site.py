@@ -10,8 +10,8 @@ Files are copied out of the store, never hard-linked: a hard link would let an i
 the store (a copy onto an existing name is a write to the shared inode), and the shared inode's link
 count and ctime would tell every sandbox when any other tenant installed the same package. A copy is a
 new inode with one link, so all a sandbox can observe is its own installs. Each file is created with
-O_EXCL: nothing is ever written onto an existing name. Modification times are kept (the byte-compiled
-files are checked against them); access times are not (they would show when the store was last read).
+O_EXCL: nothing is ever written onto an existing name. Every copy's modification and access time is the
+store's constant (workers.store.STORE_EPOCH_S), never when the store file was made or last read.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from workers.store import remove_tree
+from workers.store import STORE_EPOCH_S, remove_tree
 
 CURRENT = "current"
 _COPY_CHUNK_BYTES = 1 << 24
@@ -88,19 +88,25 @@ def copy_tree(source: Path, target: Path) -> None:
         relative = os.path.relpath(directory, source)
         into = target if relative == "." else target / relative
         for name in dirs:
-            (into / name).mkdir(mode=0o755, exist_ok=True)
+            try:
+                (into / name).mkdir(mode=0o755)
+            except FileExistsError:
+                if not (into / name).is_dir() or (into / name).is_symlink():  # a file of another package
+                    raise SiteConflict(f"two packages install {name}, one as a file, one as a directory") from None
         for name in files:
             copy_file(Path(directory) / name, into / name)
 
 
 def copy_file(source: Path, target: Path) -> None:
-    """A new file at target (0444) with source's bytes and times; SiteConflict if target exists."""
+    """A new file at target (0444) with source's bytes, its times STORE_EPOCH_S; SiteConflict if target exists."""
     try:
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
     except FileExistsError:
         raise SiteConflict(f"two packages install {target.name}") from None
+    except NotADirectoryError:  # a parent directory of target is another package's file
+        raise SiteConflict(f"two packages install {target.parent.name}, one as a file, one as a directory") from None
     try:
-        inp = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        inp = _open_quietly(source)
         try:
             stat = os.fstat(inp)
             offset = 0
@@ -112,7 +118,15 @@ def copy_file(source: Path, target: Path) -> None:
         finally:
             os.close(inp)
         os.fchmod(out, 0o444)  # whatever the umask
-        # The store file's access time would tell when someone last read it: the copy gets its mtime twice.
-        os.utime(out, ns=(stat.st_mtime_ns, stat.st_mtime_ns))
+        # The store's files all have the same time; its access time would tell when someone last read it.
+        os.utime(out, ns=(STORE_EPOCH_S * 10**9,) * 2)
     finally:
         os.close(out)
+
+
+def _open_quietly(source: Path) -> int:
+    """source opened for reading, without updating its access time where the kernel lets us."""
+    try:
+        return os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+    except PermissionError:  # O_NOATIME needs the file's owner
+        return os.open(source, os.O_RDONLY | os.O_NOFOLLOW)

@@ -16,16 +16,19 @@ from typing import Any
 
 import pytest
 import requests
-from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from core.policies import PackagePolicy
 from tests.integration.conftest import REPO, Cluster, _open_policy_dir, running_cluster
-from workers.index import PipIndex
+from workers.store import STORE_EPOCH_S
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
 
 KEY_ACME, KEY_BETA, ADMIN = (uuid.uuid4().hex for _ in range(3))
 OLD, NEW = "10.0.0", "10.8.0"  # two allowlisted versions of more-itertools
+# toolz's allowlist range is >=0.12,<2: its oldest release there, and the newest there when this was written
+# (the index may offer a newer one since; never the old one).
+TOOLZ_OLD, TOOLZ_KNOWN_BEST = "0.12.0", "1.2.0"
 # What a job sees of its installed copy: version, and per file its hash, link count and ctime.
 PROBE = """
 import hashlib, os, more_itertools
@@ -117,14 +120,17 @@ def test_a_forced_reinstall_by_one_tenant_changes_nothing_another_tenant_imports
 
 def test_an_unpinned_install_gets_the_best_allowed_version_not_the_best_cached(
         boundary_cluster: Cluster) -> None:
+    # toolz: no other test of this module installs it, so the cluster's fresh cache holds only what we put there.
     acme, beta = Tenant(boundary_cluster.url, KEY_ACME), Tenant(boundary_cluster.url, KEY_BETA)
-    pinned = acme.session(f"more-itertools=={OLD}")  # the cache holds OLD (and NEW from the test before)
-    allowed = PackagePolicy.load(REPO / "policies").get("more-itertools")
-    assert allowed is not None
-    best = PipIndex().best("more-itertools", allowed.versions & SpecifierSet())
-    assert best is not None
-    unpinned = beta.session("more-itertools")
-    assert beta.run(unpinned, "import more_itertools\nmore_itertools.__version__") == str(best.version)
+    pinned = acme.session(f"toolz=={TOOLZ_OLD}")
+    cache = Path(boundary_cluster.stack.env["WHEEL_CACHE_DIR"])
+    assert sorted(p.name for p in cache.glob("toolz-*.whl")) == [f"toolz-{TOOLZ_OLD}-py3-none-any.whl"]
+    unpinned = beta.session("toolz")
+    version, mtime = beta.run(unpinned, "import os, toolz\n(toolz.__version__, os.stat(toolz.__file__).st_mtime)")
+    allowed = PackagePolicy.load(REPO / "policies").get("toolz")
+    assert allowed is not None and allowed.versions.contains(version)
+    assert Version(version) >= Version(TOOLZ_KNOWN_BEST), version  # not the cached TOOLZ_OLD
+    assert mtime == STORE_EPOCH_S  # not when the wheel was unpacked
     beta.delete(unpinned)
     acme.delete(pinned)
 

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from api.app import create_app
 from api.schemas import ErrorEnvelopeSchema, ExecutionResultSchema, JobSchema
 from core import keys
+from core.fair_queue import FairQueue
 from core.jobs import JobStore
 from core.models import EventType, ExecutionResult, JobStatus
 from core.registry import WorkerRegistry
@@ -28,8 +29,10 @@ class FakeWorker:
         self.enqueued: list[str] = []
 
     def send(self, task: str, args: list[Any], queue: str) -> None:
-        assert task == keys.EXECUTE_TASK and queue == keys.SHARED_QUEUE
-        job_id = args[0]
+        # A doorbell without arguments (only ids, or nothing, on the broker): the job is in the fair queue.
+        assert task == keys.EXECUTE_TASK and queue == keys.SHARED_QUEUE and args == []
+        job_id = FairQueue(self.store._redis).pop()
+        assert job_id is not None
         self.enqueued.append(job_id)
         if not self.run:
             return

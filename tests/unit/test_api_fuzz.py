@@ -56,7 +56,10 @@ class FakeCluster:
         services = self.services
         assert services is not None
         if task == keys.EXECUTE_TASK:
-            self._run(services, args[0])
+            assert args == []  # a doorbell: the job waits in the fair queue
+            job_id = services.fair_queue.pop()
+            assert job_id is not None
+            self._run(services, job_id)
         elif task == keys.SESSION_CREATE_TASK:
             session_id = args[0]
             services.sessions.set_status(session_id, SessionStatus.READY)

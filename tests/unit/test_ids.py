@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
+import redis
 
 from core import keys
 from core.ids import is_id
@@ -72,6 +73,7 @@ def test_another_tenants_record_is_refused_before_it_is_loaded(redis_client: fak
     session_id = _acme_session(redis_client)
     loaded: list[str] = []
     monkeypatch.setattr(JobStore, "get", lambda self, job: loaded.append(job))
+    monkeypatch.setattr(SessionStore, "get", lambda self, session: loaded.append(session))
     for method, path in (("get", f"/api/v1/jobs/{job_id}"), ("get", f"/api/v1/jobs/{job_id}/events"),
                          ("delete", f"/api/v1/jobs/{job_id}"), ("get", f"/api/v1/sessions/{session_id}"),
                          ("delete", f"/api/v1/sessions/{session_id}")):
@@ -96,3 +98,23 @@ def test_the_spec_gives_path_ids_their_pattern(redis_client: fakeredis.FakeRedis
     for path, parameter in (("/api/v1/jobs/{job_id}", "job_id"), ("/api/v1/sessions/{session_id}", "session_id")):
         [described] = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == parameter]
         assert described["schema"] == {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+
+@pytest.mark.parametrize("error", [
+    redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+    redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'. script: abc, on @user_script:3."),
+    redis.ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+                        "to disk."),
+])
+def test_a_redis_out_of_memory_or_misconf_is_an_outage(redis_client: fakeredis.FakeRedis,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       error: redis.RedisError) -> None:
+    client = tenant_client(redis_client)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(JobStore, "create", refuse)
+    response = client.post("/api/v1/jobs", json={"code": "1"}, headers=auth(KEY_A))
+    assert_envelope(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "5"

@@ -41,6 +41,15 @@ class Runtime:
         self.proc.stdin.write(json.dumps(message).encode() + b"\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
 
+    def send_together(self, *messages: dict[str, Any]) -> None:
+        """Several messages in one write (the runtime reads them at once)."""
+        for message in messages:
+            if message.get("op") == "exec":
+                self.jobs += 1
+                message["id"] = f"job-{self.jobs}"
+        self.proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+
     def run(self, code: str, *, timeout_ms: int = 5000, limit: int = 100_000,
             variables: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         self.send({"op": "exec", "code": code, "timeout_ms": timeout_ms, "output_limit_bytes": limit,
@@ -218,13 +227,28 @@ def test_a_session_output_flood_is_cut_and_the_state_kept(session: Runtime) -> N
 
 
 def test_cancel_in_a_session_keeps_the_state(session: Runtime) -> None:
+    # The cancel arrives in the same write as its request: the runtime reads it before the kernel has even
+    # begun the cell (the race that lost the state). Repeated, and with a cell that ends at once as well.
     session.run("z = 3")
-    session.send({"op": "exec", "code": "import time\ntime.sleep(30)", "timeout_ms": 60000,
-                  "output_limit_bytes": 1000})
+    for code in ("import time\ntime.sleep(30)", "z = z + 0"):
+        for _ in range(10):
+            session.send_together({"op": "exec", "code": code, "timeout_ms": 60000, "output_limit_bytes": 1000},
+                                  {"op": "cancel"})
+            done = session._read()
+            assert done["status"] == "cancelled" and done["state"] == "kept", done
+    assert session.run("z")[0]["result"]["repr"] == "3"
+
+
+def test_cancel_of_a_running_session_cell_interrupts_it_and_keeps_the_state(session: Runtime) -> None:
+    session.run("z = 4")
+    session.send({"op": "exec", "code": "import time\nprint('in', flush=True)\ntime.sleep(30)",
+                  "timeout_ms": 60000, "output_limit_bytes": 1000})
+    assert session._read() == {"ev": "stdout", "text": "in\n"}  # the cell runs: now interrupt it
     session.send({"op": "cancel"})
     done = session._read()
     assert done["status"] == "cancelled" and done["state"] == "kept"
-    assert session.run("z")[0]["result"]["repr"] == "3"
+    assert done["error"]["type"] == "KeyboardInterrupt"
+    assert session.run("z")[0]["result"]["repr"] == "4"
 
 
 def test_results_summarise_the_user_variables(runtime: Runtime) -> None:

@@ -8,9 +8,10 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 
 from api.app import create_app
-from core import keys
+from core import keys, session_audit
 from core.audit import AuditQuery, AuditTrail
 from core.error_types import MAX_USER_TYPE_CHARS, USER_DEFINED, audited_error_type
 from core.jobs import JobStore
@@ -56,6 +57,21 @@ def test_a_session_create_and_delete_are_audited_without_values(api: Any, redis_
     assert {r["kind"] for r in page["records"]} >= {"session_create", "session_delete"}
 
 
+def test_a_session_delete_whose_audit_write_fails_still_destroys_the_sandbox(
+        api: Any, redis_client: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    session_id = api.post("/api/v1/sessions", json={}, headers=auth(KEY_A)).get_json()["sessionId"]
+    cluster = api.application.extensions["penny"].dispatcher
+    sent: list[tuple[str, list[Any]]] = []
+    monkeypatch.setattr(cluster, "send", lambda task, args, queue: sent.append((task, args)))
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(session_audit, "append", fail)
+    assert api.delete(f"/api/v1/sessions/{session_id}", headers=auth(KEY_A)).status_code == 204
+    assert sent == [(keys.SESSION_DELETE_TASK, [session_id])]
+
+
 def test_a_refused_session_create_is_audited_as_refused(api: Any, redis_client: fakeredis.FakeRedis) -> None:
     redis_client.delete(keys.WORKERS)  # no worker host: 503
     response = api.post("/api/v1/sessions", json={"variables": {"token": SECRET}}, headers=auth(KEY_A))
@@ -69,7 +85,11 @@ def test_a_refused_session_create_is_audited_as_refused(api: Any, redis_client: 
 @pytest.mark.parametrize("raw, expected", [
     (None, (None, None)),
     ("ValueError", ("ValueError", None)),
-    ("WorkerLost", ("WorkerLost", None)),
+    ("PolicyViolationError", ("PolicyViolationError", None)),
+    ("WorkerLost", (USER_DEFINED, "WorkerLost")),  # a user's class named like a service failure
+    ("SandboxError", (USER_DEFINED, "SandboxError")),
+    ("InternalError", (USER_DEFINED, "InternalError")),
+    ("Cancelled", (USER_DEFINED, "Cancelled")),
     ("MyError", (USER_DEFINED, "MyError")),
     ("'); DROP TABLE audit; --\n<script>", (USER_DEFINED, "DROPTABLEauditscript")),
     ("x" * 100_000, (USER_DEFINED, "x" * MAX_USER_TYPE_CHARS)),
@@ -78,6 +98,26 @@ def test_a_refused_session_create_is_audited_as_refused(api: Any, redis_client: 
 ])
 def test_error_types_are_a_known_name_or_user_defined_and_bounded(raw: object, expected: tuple) -> None:
     assert audited_error_type(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["WorkerLost", "SandboxError", "InternalError", "Cancelled", "ValueError"])
+def test_service_error_types_are_kept_when_the_service_produced_them(raw: str) -> None:
+    assert audited_error_type(raw, by_service=True) == (raw, None)
+
+
+def test_a_sandbox_error_named_like_a_service_error_is_stored_user_defined(redis_client: fakeredis.FakeRedis) -> None:
+    store = JobStore(redis_client, retention_s=60)
+    for job_id in ("j1", "j2"):
+        store.create(job_id, ExecutionRequest(code="raise WorkerLost", timeout_ms=1000, tenant="acme"))
+        store.claim(job_id, "w1")
+    error = {"type": "WorkerLost", "message": "m", "traceback": []}
+    store.finish(ExecutionResult(job_id="j1", status=JobStatus.ERROR, worker="w1", error=error))  # from a sandbox
+    record = store.get("j2")
+    assert record is not None
+    store.finish_without_running(record, JobStatus.WORKER_LOST, error=error)  # the service's own
+    by_job = {r["jobId"]: r for r in _records(redis_client)}
+    assert (by_job["j1"]["errorType"], by_job["j1"]["userErrorType"]) == (USER_DEFINED, "WorkerLost")
+    assert (by_job["j2"]["errorType"], by_job["j2"]["userErrorType"]) == ("WorkerLost", None)
 
 
 def test_the_final_record_stores_the_normalised_error_type(redis_client: fakeredis.FakeRedis) -> None:

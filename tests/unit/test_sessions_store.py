@@ -95,3 +95,21 @@ def test_sessions_of_a_dead_worker_are_lost_with_their_pending_jobs(
     job = jobs.get("j1")
     assert job is not None and job.status is JobStatus.WORKER_LOST
     assert sessions.count_of_worker("dead") == 0
+
+
+def test_an_interrupt_targets_the_current_job_else_the_oldest_pending_one_not_ended(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, jobs, _ = stores
+    sessions.reserve("s", tenant="t", worker="w", max_sessions=5, idle_timeout_ms=60_000)
+    for job_id in ("a", "b", "c"):
+        jobs.create(job_id, ExecutionRequest(code="1", timeout_ms=1000, session_id="s"))
+        sessions.push_job("s", job_id)
+    assert sessions.interrupt_target("s") == "a"  # nothing taken yet: the oldest pending one
+    assert sessions.pop_job("s") == "a"
+    jobs.claim("a", "w")
+    assert sessions.interrupt_target("s") == "a"  # the running one
+    record = jobs.get("a")
+    assert record is not None
+    jobs.finish_without_running(record, JobStatus.SUCCESS)
+    jobs.cancel("b")  # cancelled while pending: still listed, skipped
+    assert sessions.interrupt_target("s") == "c"

@@ -12,6 +12,7 @@ from typing import Any
 import fakeredis
 import pytest
 
+from core.audit import AuditQuery, AuditTrail
 from core.jobs import JobStore
 from core.models import ExecutionRequest, JobStatus, SessionStatus
 from core.policies import PackagePolicy
@@ -208,7 +209,7 @@ def test_an_exception_at_any_step_ends_the_job_and_the_worker_keeps_serving(
 
         monkeypatch.setattr(sandbox_module.Sandbox, "collect", fail_once(sandbox_module.Sandbox.collect))
     job_id = worker.submit()
-    hook = fail_once(lambda _result: None) if step == "finish_hook" else None
+    hook = fail_once(lambda _result, _request: None) if step == "finish_hook" else None
     worker.runner.run(job_id, before_finish=hook)
     record = worker.store.get(job_id)
     assert record is not None and record.status.is_final
@@ -283,9 +284,14 @@ def test_a_session_whose_actor_fails_is_lost_and_its_jobs_end(tmp_path: Path, po
     record = sessions.get("s1")
     assert record is not None and record.status is SessionStatus.READY
     # An execution, then a failure in our own code while the actor looks for the next job.
+    # Both jobs are queued before the actor runs, so the failure finds the second one pending whatever the
+    # scheduling (a second kick after the first job could find the actor already gone).
     job_id = f"sj-{worker.redis.incr('ids')}"
     worker.store.create(job_id, ExecutionRequest(code="x = 1", timeout_ms=2000, session_id="s1"))
     sessions.push_job("s1", job_id)
+    pending_job = f"sj-{worker.redis.incr('ids')}"
+    worker.store.create(pending_job, ExecutionRequest(code="y = 2", timeout_ms=2000, session_id="s1"))
+    sessions.push_job("s1", pending_job)
     original = sessions.pop_job
     served = threading.Event()
 
@@ -301,11 +307,23 @@ def test_a_session_whose_actor_fails_is_lost_and_its_jobs_end(tmp_path: Path, po
     monkeypatch.setattr(sessions, "pop_job", pop_then_fail)
     assert manager.kick("s1")
     assert worker.store.await_final(job_id, 5000) is JobStatus.SUCCESS
-    deadline_job = f"sj-{worker.redis.incr('ids')}"
-    worker.store.create(deadline_job, ExecutionRequest(code="y = 2", timeout_ms=2000, session_id="s1"))
-    sessions.push_job("s1", deadline_job)
-    assert manager.kick("s1")
-    final = worker.store.await_final(deadline_job, 5000)
-    assert final is not None and final.is_final  # the pending job ended with the session
+    final = worker.store.await_final(pending_job, 5000)
+    assert final is not None and final.is_final and final is not JobStatus.SUCCESS  # it ended with the session
     lost = sessions.get("s1")
     assert lost is not None and lost.status is SessionStatus.LOST
+
+
+def test_only_the_worker_can_audit_a_service_error_type(tmp_path: Path, pools: list[SandboxPool]) -> None:
+    forged = answering(lambda r: [done_line(r, status="error",
+                                            error={"type": "SandboxError", "message": "m", "traceback": []})])
+    broken = answering(lambda r: [b"{not json"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    worker = started(make_worker(tmp_path / "a", lambda i: forged if i == 0 else well_behaved), pools)
+    other = started(make_worker(tmp_path / "b", lambda i: broken if i == 0 else well_behaved), pools)
+    user_job, _, user_result = worker.run("class SandboxError(Exception): pass\nraise SandboxError")
+    own_job, _, own_result = other.run()
+    assert user_result["error"]["type"] == "SandboxError" and own_result["error"]["type"] == "InvalidSandboxMessage"
+    records = {r["jobId"]: r for w in (worker, other) for r in AuditTrail(w.redis).query(AuditQuery(limit=100))[0]}
+    assert (records[user_job]["errorType"], records[user_job]["userErrorType"]) == ("UserDefinedError", "SandboxError")
+    assert (records[own_job]["errorType"], records[own_job]["userErrorType"]) == ("InvalidSandboxMessage", None)
