@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench profile image system lint typecheck clean docs-page openapi ts-client
+.PHONY: run test unit integration bench profile image system browser web lint typecheck clean docs-page openapi ts-client
 
 # The TypeScript client (clients/typescript): `npm ci` when its lock file changed, tsc when a source did.
 TS := clients/typescript
@@ -49,19 +49,38 @@ system:
 image: venv system
 	@$(PY) deploy/sandbox/build_image.py
 
+# The web playground (web/, on the TypeScript client): npm ci when the lock file changed, the Vite build when a
+# source of it or the client is newer than it.
+# Playwright (npm) never downloads a browser: the tests drive Debian's chromium (`make browser`).
+WEB_STAMP := web/node_modules/.installed-$(shell sha256sum web/package-lock.json | cut -c1-12)
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@rm -f web/node_modules/.installed-* && touch $@
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(TS)/build/.built
+	cd web && npm run --silent build
+	@touch $@
+
+web: web/dist/index.html
+
+browser:
+	@bash deploy/scripts/ensure_browser.sh
+
 WORKERS ?= 1
 
-run: venv image docs-page
+run: venv image docs-page web
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image docs-page lint ts-client
+test: venv image docs-page lint ts-client web browser
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
 unit: venv ts-client
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image docs-page ts-client
+integration: venv image docs-page ts-client web browser
 	$(PY) -m pytest tests/integration -q
 
 bench: venv image
@@ -79,4 +98,4 @@ lint: venv
 	$(VENV)/bin/mypy core sandbox_runtime penny_client api workers
 
 clean:
-	rm -rf $(VENV) .cache $(TS)/node_modules $(TS)/dist $(TS)/build
+	rm -rf $(VENV) .cache $(TS)/node_modules $(TS)/dist $(TS)/build web/node_modules web/dist

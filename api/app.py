@@ -21,6 +21,7 @@ from api.executions import bp as executions_bp
 from api.ids import IdConverter
 from api.openapi import API_VERSION, package_version
 from api.packages import bp as packages_bp
+from api.playground import bp as playground_bp
 from api.services import Dispatcher, Services
 from api.session_control import bp as session_control_bp
 from api.session_files import bp as session_files_bp
@@ -133,6 +134,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     app.register_blueprint(audit_bp)
     app.register_blueprint(meta_bp)
     app.register_blueprint(docs_page_bp)
+    app.register_blueprint(playground_bp)  # `/`: the web playground (web/dist)
     limits.install(app, services)  # per-tenant request rates (RATE_LIMIT_*)
     install_cors(app, settings.cors_origins)  # before authenticate: a preflight carries no key
     if services.tenants.open:

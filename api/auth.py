@@ -13,6 +13,8 @@ from core.tenants import Caller, Tenants
 # The service's probes, and the API describing itself (its spec, its version, the /docs page and its files).
 PUBLIC_PATHS = ("/health", "/metrics", "/api/v1/openapi.json", "/api/v1/version", "/docs")
 PUBLIC_PREFIXES = ("/docs/",)
+# The playground's static files (api.playground): they hold no data; the page sends the key to /api/v1.
+PUBLIC_BLUEPRINTS = ("playground",)
 
 
 def _bearer_key() -> str | None:
@@ -24,8 +26,10 @@ def _bearer_key() -> str | None:
 
 
 def authenticate(tenants: Tenants) -> None:
-    """Before every request: remember the caller, or refuse with 401 (PUBLIC_PATHS and preflights excepted)."""
-    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+    """Before every request: remember the caller, or refuse with 401 (PUBLIC_PATHS, the
+    playground's files and preflights excepted)."""
+    if (request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
+            or request.blueprint in PUBLIC_BLUEPRINTS):
         return
     if request.method == "OPTIONS":  # a CORS preflight carries no key; Flask answers it with headers only
         return

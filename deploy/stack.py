@@ -347,6 +347,8 @@ def main() -> None:
                       if settings.api_open else "API keys required")
             print(f"penny: API on {url}, bound to {settings.sandbox_host}:{port} ({reach(settings.sandbox_host)});"
                   f" {access}", flush=True)
+            built = (REPO / "web" / "dist" / "index.html").is_file()
+            print(f"penny: playground on {url}/" + ("" if built else " (not built: `make web` builds it)"), flush=True)
             print(f"penny: try: curl -s {url}/api/v1/execute -H 'content-type: application/json'"
                   f" -d '{{\"code\": \"print(6*7)\"}}'", flush=True)
             flower_access = "basic auth (FLOWER_BASIC_AUTH)" if settings.flower_basic_auth else "no authentication"
