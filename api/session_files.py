@@ -11,6 +11,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -106,10 +107,12 @@ def download_file(session_id: str, file_path: str) -> Response:
             yield bytes(view[offset:offset + STREAM_CHUNK_BYTES])
 
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    name = path.rsplit("/", 1)[-1].replace('"', "")
+    # Any name the sandbox allows, safely: control characters dropped, non-Latin-1 as RFC 6266 filename*.
+    name = "".join(c for c in path.rsplit("/", 1)[-1] if c.isprintable()) or "file"
+    fallback = "".join(c if c.isascii() and c not in '"\\' else "_" for c in name)
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
     return Response(chunks(), content_type=content_type, headers={
-        "Content-Length": str(len(data)), "Content-Disposition": f'attachment; filename="{name}"',
-        "X-Penny-Job-Id": result["jobId"]})
+        "Content-Length": str(len(data)), "Content-Disposition": disposition, "X-Penny-Job-Id": result["jobId"]})
 
 
 @bp.delete("/sessions/<id:session_id>/files/<path:file_path>")

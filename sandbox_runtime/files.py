@@ -15,6 +15,8 @@ import base64
 import binascii
 import contextlib
 import errno
+import fnmatch
+import functools
 import os
 import re
 import stat
@@ -91,7 +93,8 @@ def _regular(parent: int, name: str, flags: int) -> int:
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused("invalid_path", f"{name!r} is {_kind(info.st_mode)}, not a regular file")
         # The same inode, now opened for real (never re-resolved by name).
-        return os.open(f"/proc/self/fd/{handle}", flags | os.O_CLOEXEC | os.O_NOCTTY)
+        # O_NONBLOCK: a lease the user's code holds on the file cannot make the open wait.
+        return os.open(f"/proc/self/fd/{handle}", flags | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
 
 
 def _kind(mode: int) -> str:
@@ -181,10 +184,11 @@ def write_file(root: str, request: protocol.FileWrite) -> protocol.FileReply:
 def usage_bytes(root: str) -> int:
     """Bytes of the regular files under root (links not followed, each counted by its own size)."""
     total = 0
-    for directory, _dirs, names in os.walk(root):
+    # fwalk descends through directory fds (never through a name a link may have replaced meanwhile).
+    for _directory, _dirs, names, dir_fd in os.fwalk(root, follow_symlinks=False):
         for name in names:
             with contextlib.suppress(OSError):
-                info = os.lstat(os.path.join(directory, name))
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 if stat.S_ISREG(info.st_mode):
                     total += info.st_size
     return total
@@ -238,38 +242,48 @@ def delete(root: str, request: protocol.FileDelete) -> protocol.FileReply:
     return protocol.FileReply(id=request.id)
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob over relative paths as a regex: `**/` any directories (none too), `**` anything, `*` and `?`
-    within one name."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        else:
-            char = pattern[i]
-            out.append("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+class _Glob:
+    """A glob over relative paths, matched a name at a time: a `**` name is any number of directories
+    (none too), `*` and `?` stay within one name. Linear in the path and the pattern (no regex over the
+    whole path, which backtracks exponentially on patterns like `**/**/**/x`)."""
+
+    def __init__(self, pattern: str) -> None:
+        parts: list[str] = []
+        for part in pattern.split("/"):
+            if part == "**" and parts and parts[-1] == "**":
+                continue  # `**/**` is `**`
+            parts.append(part)
+        self._parts = tuple(parts)
+        self._names = [re.compile(fnmatch.translate(part)) for part in parts]
+
+    def match(self, relative: str) -> bool:
+        names = relative.split("/")
+        parts = self._parts
+
+        @functools.cache
+        def at(i: int, j: int) -> bool:  # parts[i:] matches names[j:]
+            if i == len(parts):
+                return j == len(names)
+            if parts[i] == "**":
+                return any(at(i + 1, k) for k in range(j, len(names) + 1))
+            return j < len(names) and self._names[i].match(names[j]) is not None and at(i + 1, j + 1)
+
+        return at(0, 0)
 
 
 def find(root: str, request: protocol.FileFind) -> protocol.FileReply:
     """The regular files under root whose relative path matches a pattern, by path (links not followed)."""
-    matchers = [_glob_regex(check) for check in ("/".join(split_path(p)) for p in request.patterns) if check]
+    matchers = [_Glob(check) for check in ("/".join(split_path(p)) for p in request.patterns) if check]
     entries: list[dict[str, Any]] = []
     truncated = False
-    for directory, dirs, names in os.walk(root):
+    for directory, dirs, names, dir_fd in os.fwalk(root, follow_symlinks=False):  # by fd, as usage_bytes
         dirs.sort()
         for name in sorted(names):
-            path = os.path.join(directory, name)
-            relative = os.path.relpath(path, root)
+            relative = os.path.relpath(os.path.join(directory, name), root)
             if not any(m.match(relative) for m in matchers):
                 continue
             with contextlib.suppress(OSError):
-                info = os.lstat(path)
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 if stat.S_ISREG(info.st_mode):
                     if len(entries) >= protocol.MAX_DIR_ENTRIES or len(relative) > protocol.MAX_PATH_CHARS:
                         truncated = True

@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import dataclasses
 import os
+import select
 import selectors
 import signal
 import socket
@@ -124,20 +125,34 @@ def spawn_kernel() -> Kernel:
 
 
 class OutputRelay:
-    """Turns a stream's bytes into text events, keeping the head when the byte limit is passed."""
+    """Turns a stream's bytes into text events, keeping the head when the byte limit is passed.
+
+    Bytes read from the pipe wait in `pending` until the result pipe was looked at (a plot or display
+    published before them must be relayed first: see Supervisor._read_output)."""
 
     def __init__(self, name: str, limit_bytes: int, emit: Emit) -> None:
         self.name = name
         self.limit_bytes = limit_bytes
-        self.read_bytes = 0  # from the pipe, relayed or not
+        self.read_bytes = 0  # taken from the pipe (relayed, dropped or pending)
+        self.pending = b""
         self.sent_bytes = 0
         self.truncated = False
         self._emit = emit
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
+    def take(self, data: bytes) -> None:
+        self.read_bytes += len(data)
+        self.pending += data
+
+    def flush(self, up_to: int | None = None) -> bool:
+        """Relay the pending bytes (only those before output position up_to, if given); False once the
+        limit is passed."""
+        count = len(self.pending) if up_to is None else max(0, up_to - (self.read_bytes - len(self.pending)))
+        data, self.pending = self.pending[:count], self.pending[count:]
+        return self.feed(data) if data else not self.truncated
+
     def feed(self, data: bytes) -> bool:
         """Relay data; returns False once the limit is passed (the rest is dropped)."""
-        self.read_bytes += len(data)
         room = self.limit_bytes - self.sent_bytes
         if len(data) > room:
             data = data[:room]
@@ -155,20 +170,17 @@ class OutputRelay:
 
 
 def _catch_up(fd: int, relay: OutputRelay, position: int) -> None:
-    """Relay what is already in the pipe up to `position` bytes of this request's output (never more: what
-    was printed after a plot or display must follow it), without waiting for bytes that are not there."""
-    blocking = os.get_blocking(fd)
-    os.set_blocking(fd, False)
-    try:
+    """Relay this request's output up to `position` bytes (never more: what was printed after a plot or
+    display must follow it): the pending bytes, then what is already in the pipe, never waiting for more."""
+    try:  # the output pipes are non-blocking during a run
         while (missing := position - relay.read_bytes) > 0:
             data = os.read(fd, min(missing, protocol.READ_SIZE))
             if not data:
-                return
-            relay.feed(data)
+                break
+            relay.take(data)
     except BlockingIOError:
-        return
-    finally:
-        os.set_blocking(fd, blocking)
+        pass
+    relay.flush(up_to=position)
 
 
 def _exit_error(wait_status: int) -> dict[str, Any]:
@@ -245,6 +257,8 @@ class Supervisor:
         deadline = started + request.timeout_ms / 1000
         relays = {k.stdout_r: OutputRelay("stdout", request.output_limit_bytes, self._emit),
                   k.stderr_r: OutputRelay("stderr", request.output_limit_bytes, self._emit)}
+        for fd in relays:  # read only what select reported (a plot's catch-up may have taken it since)
+            os.set_blocking(fd, False)
         results = protocol.LineReader(k.result_r, max_line_bytes=self._limits.max_line_bytes)
         oom_before = oom_kill_count()
         k.receive_listener()  # before the request: no user code runs unless we hold its listener
@@ -292,10 +306,19 @@ class Supervisor:
                 for key, _ in sorted(selector.select(remaining), key=lambda ready: ready[0].fd != k.result_r):
                     fd = key.fd
                     if fd in relays:
-                        data = os.read(fd, protocol.READ_SIZE)
+                        try:
+                            data = os.read(fd, protocol.READ_SIZE)
+                        except BlockingIOError:  # a plot's catch-up (the result pipe went first) took it
+                            continue
                         if not data:
                             selector.unregister(fd)
-                        elif not relays[fd].feed(data) and run.status is None:
+                            continue
+                        relays[fd].take(data)
+                        # A plot or display published before these bytes is in the result pipe by now: it
+                        # goes first (it relays the output before it), then the rest of these bytes.
+                        if not self._poll_kernel(k.result_r, results, run, relays):
+                            stop("error")
+                        if not relays[fd].flush() and run.status is None:
                             stop("output_limit")
                     elif fd == k.result_r:
                         if not self._read_kernel(results, run, relays):
@@ -394,13 +417,25 @@ class Supervisor:
                 self._emit(protocol.Pong())
         return cancelled
 
+    def _poll_kernel(self, result_r: int, results: protocol.LineReader, run: _Run,
+                     relays: dict[int, OutputRelay]) -> bool:
+        """Act on what is in the result pipe right now, without waiting; False once it broke the protocol."""
+        for _ in range(DRAIN_READS):
+            if results.closed or not select.select([result_r], [], [], 0)[0]:
+                return True
+            if not self._read_kernel(results, run, relays):
+                return False
+        return True
+
     def _drain(self, relays: dict[int, OutputRelay]) -> None:
         """Read whatever output is already in the pipes (the kernel flushed before replying)."""
         for fd, relay in relays.items():
+            if not relay.flush():
+                continue
             os.set_blocking(fd, False)
             try:
                 while (data := os.read(fd, protocol.READ_SIZE)) and relay.feed(data):
-                    pass
+                    relay.read_bytes += len(data)
             except BlockingIOError:
                 pass
 

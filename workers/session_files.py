@@ -141,6 +141,8 @@ class SessionOps:
                 size = reply.size
                 if size > limit:
                     return None
+                if size == 0:
+                    return b""  # an empty file: nothing to read
             try:
                 chunk = base64.b64decode(reply.data, validate=True)
             except (binascii.Error, ValueError):

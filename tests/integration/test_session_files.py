@@ -13,6 +13,7 @@ import io
 import os
 import random
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,20 @@ def test_text_and_binary_files_round_trip(api: Api, session: str) -> None:
     assert ast.literal_eval(seen["result"]["repr"]) == hashlib.sha256(blobs["big/data.bin"]).hexdigest()
     assert api.call("DELETE", f"/sessions/{session}/files/one.bin").status_code == 204
     assert api.get(session, "one.bin").status_code == 404
+
+
+def test_an_empty_file_and_any_name_the_code_writes_download(api: Api, session: str) -> None:
+    made = api.execute("open('/workspace/empty.txt', 'w').close()\n"
+                       "open('/workspace/r\u00e9sum\u00e9 \u65e5\"x\\\\y\\r\\n.txt', 'w').write('ok')",
+                       sessionId=session)
+    assert made["status"] == "success", made
+    empty = api.get(session, "empty.txt")
+    assert empty.status_code == 200 and empty.content == b"" and empty.headers["Content-Length"] == "0"
+    (odd,) = [e["name"] for e in api.ls(session)["entries"] if e["name"].startswith("r")]
+    response = api.get(session, urllib.parse.quote(odd))  # a quote, a backslash, CR LF and non-Latin-1 in it
+    assert response.status_code == 200 and response.content == b"ok"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="') and "filename*=UTF-8''r%C3%A9sum%C3%A9" in disposition
 
 
 def test_a_file_over_the_size_limit_and_a_full_workspace_are_refused_with_413(api: Api, session: str) -> None:

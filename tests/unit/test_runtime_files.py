@@ -193,3 +193,16 @@ def test_what_was_printed_after_a_display_is_relayed_after_it(session: Runtime) 
         while (event := session._read())["ev"] != "done":
             seen.append(event["ev"] if event["ev"] != "stdout" else event["text"])
         assert "".join(s if s.endswith("\n") else f"<{s}>" for s in seen) == "start\n<display>end\nmore\n"
+
+
+def test_output_globs_match_a_name_at_a_time() -> None:
+    from sandbox_runtime.files import _Glob
+
+    assert _Glob("*.csv").match("a.csv") and not _Glob("*.csv").match("out/a.csv")
+    assert _Glob("out/**").match("out/x/y.png") and not _Glob("out/**").match("other/y.png")
+    assert _Glob("**/*.png").match("a.png") and _Glob("**/*.png").match("a/b/c.png")
+    assert _Glob("a/?.txt").match("a/b.txt") and not _Glob("a/?.txt").match("a/bc.txt")
+    # Many `**` against a deep path: memoised per (pattern, name) position, never exponential.
+    deep = "/".join(["d"] * 200) + "/y"
+    assert not _Glob("**/**/**/**/**/**/**/**/zz").match(deep)
+    assert _Glob("**/**/**/**/**/**/**/**/y").match(deep)
