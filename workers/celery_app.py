@@ -63,7 +63,7 @@ def create_celery(settings: Settings) -> Celery:
             keys.SESSION_CREATE_TASK: host.create_session,
             keys.SESSION_KICK_TASK: host.session_manager.kick,
             keys.SESSION_DELETE_TASK: host.session_manager.delete,
-        })
+        }, slow=frozenset({keys.SESSION_CREATE_TASK}))
         control.start()
         holder["control"] = control
 

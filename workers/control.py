@@ -6,7 +6,9 @@ So the host's own queue (`penny.host.<worker>`, where the API sends a session's 
 consumed by Celery but by this consumer: one thread reads the queue through kombu (the broker connection
 Celery uses), acknowledges each message at once (early ack, as for jobs) and hands it to a small pool of
 control threads that never run an execution. A session's code runs on its actor thread (workers.sessions);
-a kick only wakes it, so the pool is free within milliseconds except while a create installs packages.
+a kick only wakes it. Creates (which may wait for a sandbox and install packages, for minutes) run on
+their own threads (`slow` tasks), so however many creates one tenant sends, kicks and deletes of every
+session on the host still run at once.
 
 Messages are Celery's (protocol 2: the task name in the headers, [args, kwargs, embed] in the body) and
 carry ids only; the session's variables and packages are read from Redis (core.session_setup). Flower does
@@ -28,6 +30,7 @@ from core import keys
 log = logging.getLogger(__name__)
 
 CONTROL_THREADS = 4
+QUICK_THREADS = 2  # kicks and deletes: milliseconds each
 DRAIN_TIMEOUT_S = 1.0
 RECONNECT_DELAY_S = 1.0
 
@@ -48,11 +51,13 @@ class ControlConsumer:
     """Consumes `penny.host.<worker>` on its own thread and runs each task on the control pool."""
 
     def __init__(self, connect: Callable[[], Connection], worker: str, handlers: dict[str, Handler], *,
-                 threads: int = CONTROL_THREADS) -> None:
+                 slow: frozenset[str] = frozenset(), threads: int = CONTROL_THREADS) -> None:
         self._connect = connect
         self._queue_name = keys.host_queue(worker)
         self._handlers = handlers
+        self._slow = slow
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="session-control")
+        self._quick = ThreadPoolExecutor(max_workers=QUICK_THREADS, thread_name_prefix="session-control-quick")
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -89,7 +94,7 @@ class ControlConsumer:
             log.error("session control: unknown or malformed task dropped: %s", task[0] if task else None)
             return
         name, args = task
-        self._pool.submit(self._run, name, str(args[0]))
+        (self._pool if name in self._slow else self._quick).submit(self._run, name, str(args[0]))
 
     def _run(self, name: str, session_id: str) -> None:
         try:
@@ -103,3 +108,4 @@ class ControlConsumer:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self._quick.shutdown(wait=True, cancel_futures=False)
