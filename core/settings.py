@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import ConfigError
+from core.isolation import TIER_OF_RUNTIME, Tier
 from core.policies import ResourcePolicy
 from core.redis_client import check_url
 
@@ -142,6 +143,30 @@ def _quotas(name: str, raw: str) -> tuple[tuple[str, int, int], ...]:
     return tuple(quotas)
 
 
+def _runtime(name: str, raw: str) -> str:
+    """A Docker runtime a tier maps to: `runc` or `runsc` (core.isolation)."""
+    value = raw.strip()
+    if value not in TIER_OF_RUNTIME:
+        raise ConfigError(f"{name} must be one of {', '.join(sorted(TIER_OF_RUNTIME))}, got {raw!r}")
+    return value
+
+
+def _isolation(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """`tenant:tier,...` (tiers: runc, gvisor) -> ((tenant, tier), ...); a tenant named twice is refused."""
+    entries: list[tuple[str, str]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        tenant, sep, tier = item.partition(":")
+        if not sep or not _TENANT_NAME.fullmatch(tenant) or tier not in {t.value for t in Tier}:
+            raise ConfigError(f"{name} must be a comma-separated list of tenant:tier with tiers "
+                              f"{', '.join(t.value for t in Tier)}, got {item!r}")
+        if any(tenant == seen for seen, _ in entries):
+            raise ConfigError(f"{name} names tenant {tenant!r} twice")
+        entries.append((tenant, tier))
+    return tuple(entries)
+
+
 def _interface_name(name: str, raw: str) -> str:
     value = raw.strip()
     if not _INTERFACE_NAME.fullmatch(value):
@@ -239,6 +264,11 @@ class Settings:
     redis_tls_cert_file: str = ""
     redis_tls_key_file: str = ""
     docker_image: str = "penny-sandbox:latest"
+    # Isolation tiers (core.isolation): the Docker runtime of every tenant without an entry (`runc`, or `runsc`
+    # for gVisor), and per-tenant tiers `tenant:gvisor,...`. A worker serves every tier named here and refuses to
+    # start when Docker lacks a tier's runtime.
+    sandbox_runtime: str = "runc"
+    tenant_isolation: tuple[tuple[str, str], ...] = ()
     enable_networking: bool = False
     # ENABLE_NETWORKING=true: the egress-only Docker network the sandboxes join (workers.egress). Its name
     # also names the host's bridge interface, hence at most 15 characters.
@@ -327,6 +357,8 @@ class Settings:
             "redis_tls_cert_file": _readable_file,
             "redis_tls_key_file": _readable_file,
             "docker_image": _str,
+            "sandbox_runtime": _runtime,
+            "tenant_isolation": _isolation,
             "enable_networking": _bool,
             "egress_network": _interface_name,
             "egress_subnet": _ipv4_subnet,
@@ -391,6 +423,24 @@ class Settings:
         if not settings.worker_name:
             settings = cls(**{**values, "worker_name": socket.gethostname()})
         return settings
+
+    @property
+    def default_tier(self) -> Tier:
+        """The tier of a tenant TENANT_ISOLATION does not name (SANDBOX_RUNTIME's)."""
+        return TIER_OF_RUNTIME[self.sandbox_runtime]
+
+    def tier_of(self, tenant: str) -> Tier:
+        """The isolation tier tenant's jobs and sessions run in."""
+        for name, tier in self.tenant_isolation:
+            if name == tenant:
+                return Tier(tier)
+        return self.default_tier
+
+    @property
+    def tiers(self) -> tuple[Tier, ...]:
+        """Every tier these settings name (the default first): the tiers each worker host serves."""
+        named = [self.default_tier, *(self.tier_of(tenant) for tenant, _ in self.tenant_isolation)]
+        return tuple(dict.fromkeys(named))
 
     @property
     def api_open(self) -> bool:

@@ -18,6 +18,7 @@ import docker.errors
 import requests
 
 from core.errors import SandboxError
+from core.isolation import Tier
 from core.settings import Settings
 from sandbox_runtime import protocol
 from workers import masking
@@ -58,7 +59,7 @@ class Container(Protocol):
 class SandboxBackend(Protocol):
     """Starts sandboxes for a pool: start(pool_id, session=...) returns one that answered `ready`."""
 
-    def start(self, pool_id: str, *, session: bool = False) -> Sandbox: ...
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox: ...
 
 
 def limits_of(settings: Settings) -> protocol.Limits:
@@ -94,8 +95,9 @@ class DockerBackend:
         self._client = client
         self._settings = settings
 
-    def start(self, pool_id: str, *, session: bool = False) -> Sandbox:
-        """Create, attach and start a container, then wait for its runtime's `ready` (cold start)."""
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox:
+        """Create, attach and start a container of tier's runtime, then wait for its runtime's `ready` (cold
+        start)."""
         from workers.sandbox import Sandbox
 
         settings = self._settings
@@ -105,7 +107,8 @@ class DockerBackend:
         SiteDir(site_dir)  # its `current` generation must exist before the interpreter looks at sys.path
         limits = limits_of(settings)
         try:
-            config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session)
+            config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session,
+                                              tier=tier)
             container = masking.create_container(self._client, config)  # figures of earlier jobs hidden
             raw = self._client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
                                                                        "stream": 1})

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.isolation import Tier
 from sandbox_runtime import protocol
 from workers.channel import ChannelClosed, ChannelTimeout
 from workers.sandbox import Sandbox
@@ -114,7 +115,7 @@ class FakeBackend:
         self.started: list[Sandbox] = []
         self.fail_start: Exception | None = None
 
-    def start(self, pool_id: str, *, session: bool = False) -> Sandbox:
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox:
         if self.fail_start is not None:
             raise self.fail_start
         index = next(self._counter)

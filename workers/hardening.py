@@ -9,6 +9,7 @@ from typing import Any
 
 from docker.types import LogConfig, Ulimit
 
+from core.isolation import DOCKER_RUNTIME, Tier
 from core.policies import FilesystemPolicy, ImportPolicy, runtime_policy_json
 from core.settings import Settings
 from workers.site import CURRENT
@@ -20,6 +21,7 @@ LABEL_SANDBOX = "penny.sandbox"
 LABEL_WORKER = "penny.worker"
 LABEL_POOL = "penny.pool"
 LABEL_MODE = "penny.mode"
+LABEL_TIER = "penny.tier"
 OPEN_FILES_LIMIT = 1024
 SHM_SIZE_BYTES = 16 * 1024 * 1024
 SHM_FILES = 1024
@@ -44,16 +46,18 @@ def seccomp_profile(path: str) -> str:
 
 
 def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site_dir: str,
-                             session: bool = False) -> dict[str, Any]:
+                             session: bool = False, tier: Tier = Tier.RUNC) -> dict[str, Any]:
     """Keyword arguments for docker's containers.create: every hardening choice, in one place.
 
     A session sandbox keeps one interpreter for all its executions and preloads nothing, so an idle
     session costs little memory; a stateless one preloads the heavy libraries for every job. site_dir is
-    the host directory the worker installs this sandbox's packages into: read-only inside.
+    the host directory the worker installs this sandbox's packages into: read-only inside. tier picks the
+    container runtime (core.isolation).
     """
     cpu_nanos = int(settings.max_cpu_percent / 100 * 1_000_000_000)
     return {
         "image": settings.docker_image,
+        "runtime": DOCKER_RUNTIME[tier],
         # The worker talks to the runtime over the attach stream (stdin/stdout). An attached config
         # (detach False) with stdin_open makes docker-py set StdinOnce: the runtime's stdin closes when the
         # worker's connection drops, so an orphaned sandbox exits by itself.
@@ -111,5 +115,6 @@ def sandbox_container_config(settings: Settings, *, labels: dict[str, str], site
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
         },
-        "labels": {LABEL_SANDBOX: "1", LABEL_MODE: "session" if session else "stateless", **labels},
+        "labels": {LABEL_SANDBOX: "1", LABEL_MODE: "session" if session else "stateless", LABEL_TIER: tier.value,
+                   **labels},
     }
