@@ -104,6 +104,7 @@ class QueueSweep:
 
     def __init__(self, client: redis.Redis, jobs: JobStore, *, grace_ms: int = ORPHAN_GRACE_MS,
                  interval_ms: int = SWEEP_INTERVAL_MS, checked_per_sweep: int = CHECKED_PER_SWEEP) -> None:
+        self._redis = client
         self._jobs = jobs
         self._grace_ms = grace_ms
         self._interval_ms = interval_ms
@@ -129,6 +130,7 @@ class QueueSweep:
             if record is not None and record.status is JobStatus.QUEUED and self._jobs.finish_without_running(
                     record, JobStatus.WORKER_LOST, error=ORPHAN_ERROR):
                 ended.append(job_id)
+            self._redis.zrem(keys.QUEUED_JOBS, job_id)  # ended: by this sweep or meanwhile
         if missing:
             log.warning("queue sweep: %d queued jobs had no doorbell; rang %d", int(missing), int(missing))
         for job_id in ended:
