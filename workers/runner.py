@@ -179,7 +179,7 @@ class JobRunner:
             if self._session_ops is None:
                 raise SandboxError("this worker cannot run session operations")
             try:
-                outcome.done = self._session_ops.run(sandbox, job_id, request.session_op)
+                outcome.done = self._session_ops.run(sandbox, job_id, request.session_op, tenant=request.tenant)
             except SandboxError as exc:
                 sandbox.destroy()  # it broke the protocol or stopped answering: the session is lost
                 outcome.done = with_state(failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}"),
