@@ -4,11 +4,13 @@ A stateless sandbox serves up to CONTAINER_MAX_JOBS jobs, of any tenant. The res
 their processes and files, but the kernel keeps figures about the container as a whole: its cgroup's peak
 memory (memory.max_usage_in_bytes and friends), cumulative CPU time (cpuacct.*, cpu.stat), I/O and page
 fault counters, pressure stall totals, and PID 1's (the supervisor's) CPU time and its reaped children's,
-i.e. every earlier job's kernel (/proc/1/stat, cutime and cstime), its context switches and I/O counters. Most cannot be reset, so the container never shows them:
-Docker's MaskedPaths mounts /dev/null over each file (a read-only empty tmpfs over a directory) when the
-container starts; a path the host does not have (cgroup v1 or v2 only) is skipped. Kept readable:
-memory.oom_control / memory.events, whose OOM-kill count the supervisor needs to classify a killed
-kernel. A job's own figures come from its kernel's getrusage (the result's metrics), not from these files.
+i.e. every earlier job's kernel (/proc/1/stat, cutime and cstime), its context switches and I/O
+counters. Most cannot be reset, so the container never shows them: Docker's MaskedPaths mounts /dev/null
+over each file (a read-only empty tmpfs over a directory) when the container starts; a path the host does
+not have (cgroup v1 or v2 only) is skipped. Kept readable: memory.oom_control / memory.events, whose
+OOM-kill count the supervisor needs to classify a killed kernel (an earlier job's OOM kill shows there),
+and the PID counter (a new kernel's pid tells how many processes were started before it). A job's own
+figures come from its kernel's getrusage (the result's metrics), not from these files.
 """
 
 from __future__ import annotations
