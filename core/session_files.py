@@ -13,14 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import time
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import redis
 
 from core import keys
 from core.errors import PayloadTooLarge, ValidationFailed
+from core.ledger import ByteLedger, OverBudget
 
 TRANSFER_TTL_S = 300
 MAX_PATH_CHARS = 4096
@@ -80,59 +80,17 @@ def input_files(files: list[dict[str, Any]], *, max_file_bytes: int) -> tuple[di
     return tuple(checked)
 
 
-# KEYS: expiry zset, sizes hash, total, the transfer's key. ARGV: transfer id, size, now ms, ttl ms, budget, data.
-# Drops the entries that expired (their bytes expired with their keys), then stores data unless the tenant's
-# total would pass the budget. Returns -1 when stored, else the bytes the tenant holds.
-_PUT = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-for _, id in ipairs(expired) do
-  local size = redis.call('HGET', KEYS[2], id)
-  if size then redis.call('DECRBY', KEYS[3], size) end
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('ZREM', KEYS[1], id)
-end
-local used = tonumber(redis.call('GET', KEYS[3]) or '0')
-local size = tonumber(ARGV[2])
-if used + size > tonumber(ARGV[5]) then return used end
-local expiry = tonumber(ARGV[3]) + tonumber(ARGV[4])
-redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[4])
-redis.call('ZADD', KEYS[1], expiry, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], size)
-redis.call('INCRBY', KEYS[3], size)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-return -1
-"""
-
-# KEYS: expiry zset, sizes hash, total, the transfer's key. ARGV: transfer id. Removes the transfer and its
-# entry; returns its bytes (false when it expired or was taken).
-_TAKE = """
-local data = redis.call('GET', KEYS[4])
-redis.call('DEL', KEYS[4])
-local size = redis.call('HGET', KEYS[2], ARGV[1])
-if size then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('DECRBY', KEYS[3], size)
-end
-return data
-"""
-
 # The error type of a file operation refused because its tenant holds too many transfer bytes (429).
 TRANSFER_LIMIT = "TransferLimit"
-
-# Each transfer is charged at least this much (Redis's own overhead per key), so a tenant cannot hold an
-# unbounded number of empty ones.
-MIN_CHARGE_BYTES = 1024
-
 
 class TransferBudgetExceeded(Exception):
     """The tenant already holds its TENANT_MAX_TRANSFER_BYTES of transfers in Redis."""
 
-    def __init__(self, used: int, size: int, budget: int) -> None:
-        super().__init__(f"the tenant holds {used} bytes of file transfers in flight; {size} more would pass "
-                         f"its limit of {budget} (TENANT_MAX_TRANSFER_BYTES)")
-        self.used = used
-        self.budget = budget
+    def __init__(self, over: OverBudget) -> None:
+        super().__init__(f"the tenant holds {over.used} bytes of file transfers in flight; {over.size} more would "
+                         f"pass its limit of {over.budget} (TENANT_MAX_TRANSFER_BYTES)")
+        self.used = over.used
+        self.budget = over.budget
 
 
 class FileTransfers:
@@ -144,28 +102,22 @@ class FileTransfers:
     """
 
     def __init__(self, client: redis.Redis, *, budget: int) -> None:
-        self._redis = client
-        self._budget = budget
-        self._put = client.register_script(_PUT)
-        self._take = client.register_script(_TAKE)
+        self._ledger = ByteLedger(client, keys.tenant_transfers_keys, budget=budget, ttl_s=TRANSFER_TTL_S)
 
     def put(self, tenant: str, data: bytes) -> str:
         """Store data for tenant (expiring after TRANSFER_TTL_S); its transfer id. Raises
         TransferBudgetExceeded (nothing stored) when the tenant's bytes in transit would pass the budget."""
         transfer_id = uuid.uuid4().hex
-        charge = max(len(data), MIN_CHARGE_BYTES)
-        used = int(self._put(keys=[*keys.tenant_transfers_keys(tenant), keys.file_transfer_key(transfer_id)],
-                             args=[transfer_id, charge, int(time.time() * 1000), TRANSFER_TTL_S * 1000,
-                                   self._budget, data]))
-        if used >= 0:
-            raise TransferBudgetExceeded(used, charge, self._budget)
+        try:
+            self._ledger.charge(tenant, transfer_id, len(data), data_key=keys.file_transfer_key(transfer_id),
+                                data=data)
+        except OverBudget as over:
+            raise TransferBudgetExceeded(over) from None
         return transfer_id
 
     def take(self, tenant: str, transfer_id: str) -> bytes | None:
         """The bytes under transfer_id, removed; None if they expired or were taken."""
-        data = self._take(keys=[*keys.tenant_transfers_keys(tenant), keys.file_transfer_key(transfer_id)],
-                          args=[transfer_id])
-        return cast(bytes | None, data)
+        return self._ledger.release(tenant, transfer_id, data_key=keys.file_transfer_key(transfer_id))
 
     def discard(self, tenant: str, transfer_id: str) -> None:
         self.take(tenant, transfer_id)

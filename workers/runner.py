@@ -146,7 +146,7 @@ class JobRunner:
                 before_finish(result, request)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
-        self._store.finish(result, by_service=by_service)
+        self._store.finish(result, by_service=by_service, tenant=request.tenant)
         self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                queued_ms=result.metrics.queued_ms)
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)

@@ -7,7 +7,8 @@ import pytest
 
 from core import keys
 from core.errors import ConfigError
-from core.session_files import MIN_CHARGE_BYTES, FileTransfers, TransferBudgetExceeded
+from core.ledger import MIN_CHARGE_BYTES
+from core.session_files import FileTransfers, TransferBudgetExceeded
 from core.settings import Settings
 
 BUDGET = 10_000
@@ -56,7 +57,7 @@ def test_expired_transfers_give_their_bytes_back(client: fakeredis.FakeRedis,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     transfers = FileTransfers(client, budget=BUDGET)
     clock = [1_000_000.0]
-    monkeypatch.setattr("core.session_files.time.time", lambda: clock[0])
+    monkeypatch.setattr("core.ledger.time.time", lambda: clock[0])
     abandoned = transfers.put("acme", b"a" * 9000)  # a download the API never sent on
     with pytest.raises(TransferBudgetExceeded):
         transfers.put("acme", b"b" * 2000)
