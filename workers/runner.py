@@ -12,6 +12,7 @@ from packaging.utils import parse_wheel_filename
 
 from core.errors import SandboxError
 from core.jobs import JobStore, now_ms
+from core.kernel_parent import HEAVY, kernel_parent
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
 from sandbox_runtime import protocol
@@ -226,7 +227,8 @@ class JobRunner:
                                 variables=request.variables, output_limit_bytes=self._settings.output_limit_bytes,
                                 plot_formats=tuple(request.plot_formats),
                                 max_plot_bytes=self._settings.max_plot_bytes,
-                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin, hold=hold)
+                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin, hold=hold,
+                                parent=kernel_parent(request.code) if request.session_id is None else HEAVY)
         try:
             if not active.start_on(sandbox, message):
                 if request.files and request.session_id is None:
