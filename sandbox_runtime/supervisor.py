@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from sandbox_runtime import cleanup, decoding, kernel, protocol, seccomp_filter, seccomp_notify
+from sandbox_runtime import cleanup, decoding, guard, kernel, protocol, seccomp_filter, seccomp_notify
 from sandbox_runtime.light_parent import LightParent
 
 Emit = Callable[[protocol.Event], None]
@@ -242,6 +242,7 @@ class Supervisor:
         prctl(_PR_SET_DUMPABLE, 0)
         prctl(_PR_SET_CHILD_SUBREAPER, 1)
         seccomp_filter.prebuild()  # once: every kernel forked from here (or the light parent) loads this filter
+        guard.prepare()  # the policy layer's sealed functions compiled once, not in every kernel
 
     def start_light_parent(self) -> None:
         """Fork the light parent (sandbox_runtime.light_parent); call it before the preloads are imported."""
