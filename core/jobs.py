@@ -71,9 +71,10 @@ return redis.call('HMGET', KEYS[1], 'request', 'created_ms')
 """
 
 # KEYS: job, events, running, audit open, audit stream. ARGV: status, result_json, now_ms, ttl_s, job_id,
-# audit_final_json, audit_maxlen. Returns the result event id, or false if the job was already final (or
-# is unknown). The job leaves its tenant's active set and the open audit records; its complete audit
-# record goes to the stream, in the same step.
+# audit_final_json, audit_maxlen, then (type, data_json) pairs of output events to append before the result.
+# Returns the result event id, or false if the job was already final (or is unknown). The job leaves its
+# tenant's active set and the open audit records; its complete audit record goes to the stream, in the
+# same step.
 _FINISH = _JOIN + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' and status ~= 'running' then return false end
@@ -84,6 +85,7 @@ if active then redis.call('SREM', active, ARGV[5]) end
 redis.call('HDEL', KEYS[4], ARGV[5])
 local audit = redis.call('HGET', KEYS[1], 'audit') or ('{"jobId":"' .. ARGV[5] .. '"}')
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'data', join(audit, ARGV[6]))
+for i = 8, #ARGV - 1, 2 do redis.call('XADD', KEYS[2], '*', 'type', ARGV[i], 'data', ARGV[i + 1]) end
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'result', 'data', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -216,15 +218,19 @@ class JobStore:
         )
         return _text(event_id) if event_id else None
 
-    def finish(self, result: ExecutionResult, *, by_service: bool = False) -> bool:
+    def finish(self, result: ExecutionResult, *, by_service: bool = False,
+               events: Iterable[tuple[EventType, dict[str, Any]]] = ()) -> bool:
         """Make the job final with `result` (also its `result` event); False if it already was final.
-        by_service: the service, not the sandbox, produced result's error (core.error_types)."""
+        by_service: the service, not the sandbox, produced result's error (core.error_types). events: output
+        events not appended yet, added just before the result in the same step (one round trip less)."""
         finished = now_ms()
+        pairs = [part for event_type, data in events for part in (event_type.value, json.dumps(data))]
         event_id = self._finish(
             keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
                   keys.AUDIT_OPEN, keys.AUDIT_STREAM],
             args=[result.status.value, json.dumps(result.to_api()), finished, self._retention_s,
-                  result.job_id, audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen],
+                  result.job_id, audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen,
+                  *pairs],
         )
         return bool(event_id)
 

@@ -70,6 +70,8 @@ class Outcome:
     displays: list[dict[str, Any]] = field(default_factory=list)
     packages: dict[str, Any] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
+    # Output events that arrived with the `done`: appended to the stream just before the result.
+    last_events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
 
 
 class JobRunner:
@@ -118,6 +120,7 @@ class JobRunner:
             request, created_ms = claimed
             started_ms = now_ms()
             log.info("job %s started on %s", job_id, self._settings.worker_name)
+            last_events: list[tuple[EventType, dict[str, Any]]] = []
             try:
                 if sandbox is None:
                     outcome = self._execute_pooled(job_id, request, active)
@@ -125,6 +128,7 @@ class JobRunner:
                     outcome = self._execute_on(sandbox, job_id, request, active)
                 result = self._result(job_id, request, outcome, queued_ms=started_ms - created_ms)
                 by_service = isinstance(outcome.done, ServiceDone)
+                last_events = outcome.last_events
             except Exception:
                 log.exception("job %s: internal error", job_id)
                 if sandbox is not None:
@@ -132,7 +136,7 @@ class JobRunner:
                 result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
                                       queued_ms=started_ms - created_ms)
                 by_service = True
-            self._finish(result, request, before_finish, by_service=by_service)
+            self._finish(result, request, before_finish, by_service=by_service, events=last_events)
             return result
         finally:
             with self._lock:
@@ -140,14 +144,14 @@ class JobRunner:
 
     def _finish(self, result: ExecutionResult, request: ExecutionRequest,
                 before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None, *,
-                by_service: bool) -> None:
+                by_service: bool, events: list[tuple[EventType, dict[str, Any]]] | None = None) -> None:
         """End the job with result; by_service: our machinery, not the sandbox, produced its error."""
         if before_finish is not None:
             try:
                 before_finish(result, request)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
-        self._store.finish(result, by_service=by_service)
+        self._store.finish(result, by_service=by_service, events=events or ())
         self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                queued_ms=result.metrics.queued_ms)
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)
@@ -190,6 +194,11 @@ class JobRunner:
         def on_output(stream: str, text: str) -> None:
             (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
             self._store.append(job_id, EventType(stream), {"text": text})
+
+        def on_last_output(stream: str, text: str) -> None:
+            # It came with the `done`: stored with the result, in the same step (JobStore.finish).
+            (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
+            outcome.last_events.append((EventType(stream), {"text": text}))
 
         def on_rich(kind: str, data: dict[str, Any]) -> None:
             (outcome.plots if kind == "plot" else outcome.displays).append(data)
@@ -246,7 +255,7 @@ class JobRunner:
             self._store.append(job_id, EventType.METRICS, figures)
 
         with ResourceMonitor(sandbox.container_id, on_sample):
-            outcome.done = sandbox.collect(message, on_output, on_rich)
+            outcome.done = sandbox.collect(message, on_output, on_rich, on_last_output=on_last_output)
         if request.output_files and sandbox.healthy and self._session_ops is not None:
             try:
                 outcome.files, notes = self._session_ops.collect_outputs(sandbox, job_id, request.output_files)
