@@ -107,6 +107,11 @@ class LightParent:
 
 def _serve(sock: socket.socket, child_main: ChildMain) -> NoReturn:
     """The light parent's loop: one kernel per request, until the supervisor's end closes."""
+    # The supervisor's stdin and stdout are the worker's channel: never read or written from here.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     gc.freeze()  # as in the supervisor: the kernels' collector never touches (copies) these pages
     while True:
         message, fds, _flags, _address = socket.recv_fds(sock, len(_FORK), KERNEL_FDS)
