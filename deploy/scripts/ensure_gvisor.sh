@@ -6,18 +6,22 @@
 # right). A running dockerd is reloaded with SIGHUP, never restarted: containers other people run on it stay up.
 # dockerd reads `runtimes` again on SIGHUP.
 #
-# The runtime's flags (README, "Running under gVisor"):
+# The runtime's flags (README, "Running under gVisor"; chosen by experiment with runsc 0.0~20221219):
 #   --platform=ptrace  how the Sentry intercepts the application's system calls. KVM hangs under nested
-#                      virtualisation and this runsc (2022-12) has no systrap; ptrace works everywhere.
-#   --oci-seccomp      apply the container's seccomp profile (Docker's, deploy/seccomp/penny-sandbox.json)
-#                      inside the sandbox too: runsc ignores it otherwise. Same refusals on both tiers.
-#   --network=none     the Sentry's netstack gets no interface but loopback, whatever Docker's network is.
-#                      Sandboxes run with `--network none` anyway; see the README for ENABLE_NETWORKING.
+#                      virtualisation and this runsc has no systrap; ptrace works everywhere.
+#   --network=none     the Sentry's netstack gets loopback only. Required: with its own netstack (`sandbox`,
+#                      the default) this runsc refuses to start under Docker's `--network none` and on a bridge
+#                      alike ("cannot run with network enabled in root network namespace"). So a gVisor
+#                      sandbox has no network even with ENABLE_NETWORKING=true.
+#   no --oci-seccomp   with it this runsc applies the container's seccomp profile inside the sandbox but also
+#                      refuses select(2), which the profile allows (the runtime's supervisor needs it). Without
+#                      it Docker's profile is not applied inside; gVisor's own syscall table and the kernel's
+#                      in-sandbox filter (sandbox_runtime.seccomp_filter) stand in for it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 daemon_json=${PENNY_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}
-runtime_args=(--platform=ptrace --oci-seccomp --network=none)
+runtime_args=(--platform=ptrace --network=none)
 
 if ! command -v runsc >/dev/null; then
   if [ "$(id -u)" != 0 ]; then
