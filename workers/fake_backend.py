@@ -115,7 +115,7 @@ class FakeBackend:
         self.started: list[Sandbox] = []
         self.fail_start: Exception | None = None
 
-    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox:
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier | None = None) -> Sandbox:
         if self.fail_start is not None:
             raise self.fail_start
         index = next(self._counter)
