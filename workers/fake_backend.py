@@ -116,7 +116,7 @@ class FakeBackend:
         self.tier_of: dict[str, Tier] = {}  # container id -> the tier it was started for
         self.fail_start: Exception | None = None
 
-    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox:
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier | None = None) -> Sandbox:
         if self.fail_start is not None:
             raise self.fail_start
         index = next(self._counter)
@@ -128,5 +128,5 @@ class FakeBackend:
                                                   packages={"numpy": "2.0.0"})))
         sandbox = Sandbox(FakeContainer(f"fake{index:08d}{pool_id}"), channel, site_dir, limits=self._limits)
         self.started.append(sandbox.await_ready(1.0))
-        self.tier_of[sandbox.container_id] = tier
+        self.tier_of[sandbox.container_id] = tier or Tier.RUNC
         return sandbox

@@ -26,7 +26,7 @@ import requests
 
 from tests.integration.conftest import CANARY, Cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
 
 SERVICE_PROCESSES = ("redis-server", "celery", "gunicorn", "dockerd", "containerd", "api.serve", "workers.serve",
                      "pytest", "flower")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.conftest import Cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
 
 
 @pytest.fixture

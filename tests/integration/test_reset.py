@@ -14,7 +14,7 @@ import requests
 from tests.integration.conftest import TEST_SETTINGS, Cluster
 from workers.hardening import LABEL_MODE, LABEL_SANDBOX, LABEL_WORKER
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow, pytest.mark.tiers]
 
 POOL_SIZE = int(TEST_SETTINGS["POOL_SIZE"])
 # The id of the container a job runs in: Docker bind-mounts /etc/hostname from the container's own directory.
