@@ -177,7 +177,7 @@ class JobSchema(Schema):
     jobId = fields.String(required=True)  # noqa: N815
     status = fields.String(required=True, validate=validate.OneOf(JOB_STATUSES))
     worker = fields.String(allow_none=True)
-    isolation = fields.String(allow_none=True, validate=validate.OneOf(ISOLATION_TIERS), metadata={
+    isolation = fields.String(required=True, allow_none=True, validate=validate.OneOf(ISOLATION_TIERS), metadata={
         "description": "the result's isolation tier once the job ended; null before"})
     result = fields.Nested(ExecutionResultSchema, allow_none=True)
 

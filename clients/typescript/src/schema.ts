@@ -589,7 +589,7 @@ export interface components {
              * @description the result's isolation tier once the job ended; null before
              * @enum {string|null}
              */
-            isolation?: "runc" | "gvisor" | null;
+            isolation: "runc" | "gvisor" | null;
             result?: components["schemas"]["ExecutionResult"] | null;
         };
         Package: {
