@@ -114,16 +114,6 @@ class WorkerHost:
             demand=DemandTracker(minimum=floor, maximum=max(floor, settings.session_pool_max_size)),
             ceiling=lambda: settings.max_sessions_per_host - self.session_manager.count())
 
-    @property
-    def pool(self) -> SandboxPool:
-        """The default tier's stateless pool."""
-        return self.pools[self.settings.default_tier]
-
-    @property
-    def session_pool(self) -> SandboxPool:
-        """The default tier's session pool."""
-        return self.session_pools[self.settings.default_tier]
-
     def _all_pools(self) -> list[SandboxPool]:
         return [*self.pools.values(), *self.session_pools.values()]
 
