@@ -78,7 +78,7 @@ def _upload_body(limit: int) -> bytes:
     return data
 
 
-@bp.put("/sessions/<id:session_id>/files/<path:file_path>")
+@bp.put("/sessions/<id:session_id>/files/<filepath:file_path>")
 @documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge), ok=Reply(201, "written", FileUploadedSchema))
 def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     """Write the body (raw bytes, or a multipart form's file) to the path, creating parent directories."""
@@ -99,7 +99,7 @@ def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     return jsonify({"path": path, "size": result.get("size", len(data)), "jobId": result["jobId"]}), 201
 
 
-@bp.get("/sessions/<id:session_id>/files/<path:file_path>")
+@bp.get("/sessions/<id:session_id>/files/<filepath:file_path>")
 @documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge),
             ok=Reply(200, "the file's bytes (application/octet-stream or the type its name suggests)",
                      headers={"Content-Length": "bytes", "X-Penny-Job-Id": "the audited job of the download"}))
@@ -126,7 +126,7 @@ def download_file(session_id: str, file_path: str) -> Response:
         "Content-Length": str(len(data)), "Content-Disposition": disposition, "X-Penny-Job-Id": result["jobId"]})
 
 
-@bp.delete("/sessions/<id:session_id>/files/<path:file_path>")
+@bp.delete("/sessions/<id:session_id>/files/<filepath:file_path>")
 @documented(tag="files", errors=_FILE_ERRORS, ok=Reply(204, "removed"))
 def delete_file(session_id: str, file_path: str) -> tuple[str, int]:
     """Remove the file (or an empty directory)."""

@@ -135,6 +135,12 @@ def test_an_empty_file_and_any_name_the_code_writes_download(api: Api, session: 
     assert response.status_code == 200 and response.content == b"ok"
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="') and "filename*=UTF-8''r%C3%A9sum%C3%A9" in disposition
+    assert api.execute("open('/workspace/two\\nlines.txt', 'w').write('nl')", sessionId=session)["status"] == "success"
+    quoted = urllib.parse.quote("two\nlines.txt")  # a name with a newline in it
+    newline = api.get(session, quoted)
+    assert newline.status_code == 200 and newline.content == b"nl", newline.text
+    assert 'filename="twolines.txt"' in newline.headers["Content-Disposition"]  # control characters dropped
+    assert api.call("DELETE", f"/sessions/{session}/files/{quoted}").status_code == 204
 
 
 def test_a_file_over_the_size_limit_and_a_full_workspace_are_refused_with_413(api: Api, session: str) -> None:
