@@ -34,6 +34,7 @@ from api.schemas import (
 from api.services import Services
 from core import keys, session_audit
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable, ValidationFailed
+from core.isolation import Tier
 from core.jobs import now_ms
 from core.models import ExecutionRequest, SessionStatus
 from core.session_setup import SessionSetup
@@ -49,10 +50,16 @@ SETUP_TIMEOUT_MS = 10_000
 
 def _reserve_on_a_host(services: Services, session_id: str, isolation: str) -> str:
     """Reserve a slot for a session of tier isolation on the live host with the most free ones (atomically);
-    429 when all are full. Every host serves every tier."""
+    429 when all are full. Every host serves every configured tier; one whose heartbeat does not list the tier
+    (its settings differ, during a change of them) is passed over rather than asked to refuse."""
     workers = services.registry.alive()  # fresh: a session must not be placed on a host that just died
     if not workers:
         raise Unavailable("no worker is running; try again shortly", retry_after_s=5)
+    workers = {name: info for name, info in workers.items()
+               if isolation in (info.get("tiers") or {Tier.RUNC.value: None})}  # a host from before tiers: runc
+    if not workers:
+        raise Unavailable(f"no live worker host serves the {isolation} isolation tier; try again shortly",
+                          retry_after_s=5, details={"isolation": isolation})
     free = {name: int(info.get("maxSessions", 0)) - services.sessions.count_of_worker(name)
             for name, info in workers.items()}
     tenant = current_tenant()

@@ -271,7 +271,8 @@ class RecordingDispatcher:
 
 def test_the_api_gives_each_tenants_jobs_and_sessions_its_tier_and_a_client_cannot_choose() -> None:
     client = fakeredis.FakeRedis()
-    WorkerRegistry(client, ttl_s=60).beat("fake", {"name": "fake", "pool": {"idle": 1}, "maxSessions": 5})
+    WorkerRegistry(client, ttl_s=60).beat("fake", {"name": "fake", "pool": {"idle": 1}, "maxSessions": 5,
+                                                    "tiers": {"runc": {}, "gvisor": {}}})
     settings = Settings(penny_api_keys=((KEY_A, "acme"), (KEY_B, "beta")), tenant_isolation=(("beta", "gvisor"),),
                         max_execution_time=5000)
     dispatcher = RecordingDispatcher(client)
@@ -300,3 +301,22 @@ def test_the_api_gives_each_tenants_jobs_and_sessions_its_tier_and_a_client_cann
 def test_a_session_setup_carries_its_tier_and_an_old_one_is_runc() -> None:
     assert SessionSetup.from_json(SessionSetup(isolation="gvisor").to_json()).isolation == "gvisor"
     assert SessionSetup.from_json('{"variables": {}, "packages": []}').isolation == "runc"
+
+
+def test_a_session_is_placed_only_on_a_host_whose_heartbeat_lists_its_tier() -> None:
+    client = fakeredis.FakeRedis()
+    registry = WorkerRegistry(client, ttl_s=60)
+    registry.beat("old", {"name": "old", "pool": {"idle": 1}, "maxSessions": 5})  # from before tiers: runc
+    registry.beat("runc-only", {"name": "runc-only", "pool": {"idle": 1}, "maxSessions": 9, "tiers": {"runc": {}}})
+    settings = Settings(penny_api_keys=((KEY_A, "acme"), (KEY_B, "beta")), tenant_isolation=(("beta", "gvisor"),))
+    dispatcher = RecordingDispatcher(client)
+    http = create_app(settings, client=client, dispatcher=dispatcher).test_client()
+    refused = http.post("/api/v1/sessions", json={}, headers={"Authorization": f"Bearer {KEY_B}"})
+    assert refused.status_code == 503, refused.get_data(as_text=True)
+    assert "no live worker host serves the gvisor isolation tier" in refused.get_json()["error"]["message"]
+    assert dispatcher.tiers == {}  # no host was asked
+    registry.beat("both", {"name": "both", "pool": {"idle": 1}, "maxSessions": 1, "tiers": {"runc": {}, "gvisor": {}}})
+    created = http.post("/api/v1/sessions", json={}, headers={"Authorization": f"Bearer {KEY_B}"})
+    assert created.status_code == 201 and created.get_json()["worker"] == "both"
+    runc_session = http.post("/api/v1/sessions", json={}, headers={"Authorization": f"Bearer {KEY_A}"})
+    assert runc_session.status_code == 201 and runc_session.get_json()["worker"] == "runc-only"  # most free
