@@ -18,7 +18,7 @@ from api.cors import install as install_cors
 from api.docs import api_bp as meta_bp
 from api.docs import page_bp as docs_page_bp
 from api.executions import bp as executions_bp
-from api.ids import IdConverter
+from api.ids import FilePathConverter, IdConverter
 from api.openapi import API_VERSION, package_version
 from api.packages import bp as packages_bp
 from api.playground import bp as playground_bp
@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     services = Services.build(settings, client=client, dispatcher=dispatcher)
     app.extensions["penny"] = services
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules are bound
+    app.url_map.converters["filepath"] = FilePathConverter
     app.register_blueprint(executions_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(session_control_bp)

@@ -44,6 +44,7 @@ from core.errors import (
 )
 from core.ids import is_id
 from core.jobs import JobEvent, JobRecord
+from core.ledger import OverBudget
 from core.models import EventType, ExecutionRequest, JobStatus
 from core.reaper import reap
 from core.session_files import check_pattern, input_files
@@ -150,7 +151,13 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
         services.admission.check()
     job_id = uuid.uuid4().hex
     quota = services.tenants.quota(execution.tenant)
-    queued = services.store.create(job_id, execution, max_active=quota.max_active_jobs)
+    try:
+        queued = services.store.create(job_id, execution, max_active=quota.max_active_jobs)
+    except OverBudget as over:
+        raise Overloaded(f"tenant {execution.tenant}'s jobs hold {over.used} bytes in Redis; this one would pass "
+                         f"its limit of {over.budget} (TENANT_MAX_STORED_BYTES) until older jobs expire "
+                         f"(JOB_RETENTION_SECONDS after they ended)", retry_after_s=over.retry_after_s,
+                         details={"storedBytes": over.used, "maxStoredBytes": over.budget}) from None
     if queued is None:
         raise Overloaded(f"tenant {execution.tenant} already has {quota.max_active_jobs} jobs queued or running; "
                          "try again when one ends", retry_after_s=2,

@@ -19,6 +19,7 @@ from core.jobs import JobStore
 from core.policies import FilesystemPolicy, ImportPolicy, PackagePolicy
 from core.redis_client import RedisEndpoint, connect
 from core.registry import WorkerRegistry
+from core.session_files import FileTransfers
 from core.session_setup import SessionSetups
 from core.sessions import SessionStore
 from core.settings import Settings
@@ -102,6 +103,7 @@ class Services:
     started_at: float
     fair_queue: FairQueue
     session_setups: SessionSetups
+    transfers: FileTransfers
 
     @classmethod
     def build(cls, settings: Settings, *, client: Redis | None = None,
@@ -126,4 +128,5 @@ class Services:
             started_at=time.time(),
             fair_queue=FairQueue(client),
             session_setups=SessionSetups(client),
+            transfers=FileTransfers(client, budget=settings.tenant_max_transfer_bytes),
         )

@@ -15,7 +15,7 @@ from api.schemas import InterruptSchema, SessionSchema
 from api.services import Services
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, PayloadTooLarge, Unavailable, ValidationFailed
 from core.models import ExecutionRequest, JobStatus
-from core.session_files import SessionOp
+from core.session_files import TRANSFER_LIMIT, SessionOp
 
 bp = Blueprint("session_control", __name__, url_prefix="/api/v1")
 
@@ -48,6 +48,8 @@ def run_session_op(services: Services, session_id: str, op: dict[str, Any]) -> d
         raise PayloadTooLarge(message, details=details)
     if kind == "FileError":
         raise Conflict(message, details=details)
+    if kind == TRANSFER_LIMIT:
+        raise Overloaded(message, retry_after_s=5, details=details)
     raise Unavailable(f"the operation did not complete ({result['status']}: {message})", retry_after_s=5,
                       details=details)
 

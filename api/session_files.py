@@ -16,17 +16,19 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 
 from api.apidoc import Param, Reply, documented
+from api.auth import current_tenant
 from api.context import services as current_services
 from api.executions import live_session
 from api.schemas import FileListSchema, FileUploadedSchema
 from api.session_control import run_session_op
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, PayloadTooLarge, Unavailable, ValidationFailed
-from core.session_files import FileTransfers, SessionOp, check_path
+from core.session_files import SessionOp, TransferBudgetExceeded, check_path
 
 bp = Blueprint("session_files", __name__, url_prefix="/api/v1")
 
 STREAM_CHUNK_BYTES = 65536
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+TRANSFER_RETRY_AFTER_S = 5
 
 
 _FILE_ERRORS = (Forbidden, NotFound, Conflict, Overloaded, ValidationFailed)
@@ -45,6 +47,11 @@ def list_files(session_id: str) -> Response:
 
 def _entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {"name": entry["name"], "type": entry["type"], "size": entry["size"], "mtime": entry["mtime"]}
+
+
+def _busy(exc: TransferBudgetExceeded) -> Overloaded:
+    return Overloaded(str(exc), retry_after_s=TRANSFER_RETRY_AFTER_S,
+                      details={"transferBytes": exc.used, "maxTransferBytes": exc.budget})
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
@@ -71,7 +78,7 @@ def _upload_body(limit: int) -> bytes:
     return data
 
 
-@bp.put("/sessions/<id:session_id>/files/<path:file_path>")
+@bp.put("/sessions/<id:session_id>/files/<filepath:file_path>")
 @documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge), ok=Reply(201, "written", FileUploadedSchema))
 def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     """Write the body (raw bytes, or a multipart form's file) to the path, creating parent directories."""
@@ -79,16 +86,20 @@ def upload_file(session_id: str, file_path: str) -> tuple[Response, int]:
     path = check_path(file_path)
     live_session(services, session_id)  # another tenant's session: 404 before the body is read
     data = _upload_body(services.settings.max_file_size_bytes)
-    transfer = FileTransfers(services.redis).put(data)
+    transfers, tenant = services.transfers, current_tenant()
+    try:
+        transfer = transfers.put(tenant, data)
+    except TransferBudgetExceeded as exc:
+        raise _busy(exc) from None
     try:
         result = run_session_op(services, session_id, {"op": SessionOp.FILES_PUT.value, "path": path,
                                                        "transfer": transfer, "size": len(data)})
     finally:
-        FileTransfers(services.redis).discard(transfer)  # taken by the worker already, unless the job never ran
+        transfers.discard(tenant, transfer)  # taken by the worker already, unless the job never ran
     return jsonify({"path": path, "size": result.get("size", len(data)), "jobId": result["jobId"]}), 201
 
 
-@bp.get("/sessions/<id:session_id>/files/<path:file_path>")
+@bp.get("/sessions/<id:session_id>/files/<filepath:file_path>")
 @documented(tag="files", errors=(*_FILE_ERRORS, PayloadTooLarge),
             ok=Reply(200, "the file's bytes (application/octet-stream or the type its name suggests)",
                      headers={"Content-Length": "bytes", "X-Penny-Job-Id": "the audited job of the download"}))
@@ -97,7 +108,7 @@ def download_file(session_id: str, file_path: str) -> Response:
     services = current_services()
     path = check_path(file_path)
     result = run_session_op(services, session_id, {"op": SessionOp.FILES_GET.value, "path": path})
-    data = FileTransfers(services.redis).take(str(result.get("transfer", "")))
+    data = services.transfers.take(current_tenant(), str(result.get("transfer", "")))
     if data is None:
         raise Unavailable("the file expired before it could be sent; ask again", retry_after_s=1)
 
@@ -115,7 +126,7 @@ def download_file(session_id: str, file_path: str) -> Response:
         "Content-Length": str(len(data)), "Content-Disposition": disposition, "X-Penny-Job-Id": result["jobId"]})
 
 
-@bp.delete("/sessions/<id:session_id>/files/<path:file_path>")
+@bp.delete("/sessions/<id:session_id>/files/<filepath:file_path>")
 @documented(tag="files", errors=_FILE_ERRORS, ok=Reply(204, "removed"))
 def delete_file(session_id: str, file_path: str) -> tuple[str, int]:
     """Remove the file (or an empty directory)."""

@@ -17,6 +17,7 @@ from typing import Any, cast
 import redis
 
 from core import audit, keys
+from core.ledger import ByteLedger
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
 
@@ -136,8 +137,9 @@ class JobStore:
     """Reads and writes jobs and their events; every method is one or two Redis round trips."""
 
     def __init__(self, client: redis.Redis, *, retention_s: int, audit_maxlen: int = 100_000,
-                 audit_include_code: bool = False) -> None:
+                 audit_include_code: bool = False, stored: ByteLedger | None = None) -> None:
         self._redis = client
+        self._stored = stored  # what each tenant's jobs hold in Redis, against TENANT_MAX_STORED_BYTES
         self._retention_s = retention_s
         self._audit_maxlen = audit_maxlen
         self._audit_include_code = audit_include_code
@@ -151,21 +153,29 @@ class JobStore:
     def from_settings(cls, client: redis.Redis, settings: Settings) -> JobStore:
         """The store with the retention and audit choices of settings (the API and every worker host)."""
         return cls(client, retention_s=settings.job_retention_seconds, audit_maxlen=settings.audit_stream_maxlen,
-                   audit_include_code=settings.audit_include_code)
+                   audit_include_code=settings.audit_include_code,
+                   stored=ByteLedger(client, keys.tenant_stored_keys, budget=settings.tenant_max_stored_bytes,
+                                     ttl_s=settings.job_retention_seconds))
 
     def create(self, job_id: str, request: ExecutionRequest, *, max_active: int = 1 << 30) -> JobEvent | None:
         """Store a new queued job, its `queued` event and its open audit record; returns that event, or
-        None when the tenant already has max_active jobs queued or running."""
+        None when the tenant already has max_active jobs queued or running. Raises OverBudget (nothing stored)
+        when the tenant's jobs already hold TENANT_MAX_STORED_BYTES in Redis."""
         created = now_ms()
         data = json.dumps({"jobId": job_id, "status": JobStatus.QUEUED.value})
+        request_json = request.to_json()
+        base = audit.base_record(job_id, request, created, include_code=self._audit_include_code)
+        if self._stored is not None:
+            self._stored.charge(request.tenant, job_id, len(request_json) + len(base) + len(data))
         event_id = self._create(
             keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.tenant_active_jobs_key(request.tenant),
                   keys.AUDIT_OPEN],
-            args=[request.to_json(), created, request.tenant, self._retention_s, data, job_id, max_active,
-                  keys.job_key(""), audit.base_record(job_id, request, created, include_code=self._audit_include_code),
-                  audit.queued_suffix()],
+            args=[request_json, created, request.tenant, self._retention_s, data, job_id, max_active,
+                  keys.job_key(""), base, audit.queued_suffix()],
         )
         if not event_id:
+            if self._stored is not None:
+                self._stored.release(request.tenant, job_id)
             return None
         return JobEvent(_text(event_id), EventType.QUEUED, json.loads(data))
 
@@ -216,16 +226,22 @@ class JobStore:
         )
         return _text(event_id) if event_id else None
 
-    def finish(self, result: ExecutionResult, *, by_service: bool = False) -> bool:
+    def finish(self, result: ExecutionResult, *, by_service: bool = False, tenant: str | None = None) -> bool:
         """Make the job final with `result` (also its `result` event); False if it already was final.
-        by_service: the service, not the sandbox, produced result's error (core.error_types)."""
+        by_service: the service, not the sandbox, produced result's error (core.error_types). tenant: whose
+        stored bytes the result (and the output events it repeats) are charged to."""
         finished = now_ms()
-        event_id = self._finish(
-            keys=[keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
-                  keys.AUDIT_OPEN, keys.AUDIT_STREAM],
-            args=[result.status.value, json.dumps(result.to_api()), finished, self._retention_s,
-                  result.job_id, audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen],
-        )
+        result_json = json.dumps(result.to_api())
+        script_keys = [keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
+                       keys.AUDIT_OPEN, keys.AUDIT_STREAM]
+        args = [result.status.value, result_json, finished, self._retention_s, result.job_id,
+                audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen]
+        if self._stored is None or tenant is None:
+            return bool(self._finish(keys=script_keys, args=args))
+        pipe = self._redis.pipeline(transaction=False)  # one round trip: the result, and its bytes charged
+        self._finish(keys=script_keys, args=args, client=pipe)
+        self._stored.charge(tenant, f"{result.job_id}:result", 2 * len(result_json), forced=True, client=pipe)
+        event_id, _ = pipe.execute()
         return bool(event_id)
 
     def finish_without_running(self, record: JobRecord, status: JobStatus, *,
@@ -241,7 +257,7 @@ class JobStore:
             worker=record.worker,
             findings=list(record.request.findings),
         )
-        return self.finish(result, by_service=True)
+        return self.finish(result, by_service=True, tenant=record.request.tenant)
 
     def cancel(self, job_id: str) -> JobStatus | None:
         """Cancel a job: a queued one ends now, a running one is flagged and its worker told to kill it."""

@@ -95,6 +95,20 @@ def file_transfer_key(transfer_id: str) -> str:
     return f"{PREFIX}:transfer:{transfer_id}"
 
 
+def tenant_stored_keys(tenant: str) -> tuple[str, str, str]:
+    """A tenant's ledger of the bytes its jobs hold in Redis (requests, events, results) until they expire
+    (core.ledger.ByteLedger: expiry zset, sizes hash, total)."""
+    base = f"{PREFIX}:tenant:{tenant}:stored"
+    return f"{base}:expiry", f"{base}:sizes", f"{base}:total"
+
+
+def tenant_transfers_keys(tenant: str) -> tuple[str, str, str]:
+    """A tenant's ledger of the transfer bytes it holds in Redis (core.session_files.FileTransfers): a sorted
+    set of transfer ids by expiry (ms), a hash of their sizes (bytes), and the sizes' total."""
+    base = f"{PREFIX}:tenant:{tenant}:transfers"
+    return f"{base}:expiry", f"{base}:sizes", f"{base}:total"
+
+
 # Fair scheduling of stateless jobs (core.fair_queue): sorted set of the tenants with queued jobs by their
 # pass (jobs served, in virtual time), the hash of every tenant's pass, the virtual clock (the pass last
 # served), and each tenant's own list of queued job ids (prefix + tenant).

@@ -14,12 +14,13 @@ import base64
 import binascii
 import enum
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import redis
 
 from core import keys
 from core.errors import PayloadTooLarge, ValidationFailed
+from core.ledger import ByteLedger, OverBudget
 
 TRANSFER_TTL_S = 300
 MAX_PATH_CHARS = 4096
@@ -79,21 +80,44 @@ def input_files(files: list[dict[str, Any]], *, max_file_bytes: int) -> tuple[di
     return tuple(checked)
 
 
+# The error type of a file operation refused because its tenant holds too many transfer bytes (429).
+TRANSFER_LIMIT = "TransferLimit"
+
+class TransferBudgetExceeded(Exception):
+    """The tenant already holds its TENANT_MAX_TRANSFER_BYTES of transfers in Redis."""
+
+    def __init__(self, over: OverBudget) -> None:
+        super().__init__(f"the tenant holds {over.used} bytes of file transfers in flight; {over.size} more would "
+                         f"pass its limit of {over.budget} (TENANT_MAX_TRANSFER_BYTES)")
+        self.used = over.used
+        self.budget = over.budget
+
+
 class FileTransfers:
-    """The bytes of uploads and downloads in transit, each under its own id."""
+    """The bytes of uploads and downloads in transit, each under its own id, counted per tenant.
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
+    Every tenant may hold at most `budget` bytes in transit at once (uploads its sessions have not taken
+    yet, downloads the API has not sent yet, until they expire): a tenant that uploads or downloads faster
+    than it completes cannot fill Redis for everyone else.
+    """
 
-    def put(self, data: bytes, transfer_id: str | None = None) -> str:
-        """Store data (expiring after TRANSFER_TTL_S); its transfer id."""
-        transfer_id = transfer_id or uuid.uuid4().hex
-        self._redis.set(keys.file_transfer_key(transfer_id), data, ex=TRANSFER_TTL_S)
+    def __init__(self, client: redis.Redis, *, budget: int) -> None:
+        self._ledger = ByteLedger(client, keys.tenant_transfers_keys, budget=budget, ttl_s=TRANSFER_TTL_S)
+
+    def put(self, tenant: str, data: bytes) -> str:
+        """Store data for tenant (expiring after TRANSFER_TTL_S); its transfer id. Raises
+        TransferBudgetExceeded (nothing stored) when the tenant's bytes in transit would pass the budget."""
+        transfer_id = uuid.uuid4().hex
+        try:
+            self._ledger.charge(tenant, transfer_id, len(data), data_key=keys.file_transfer_key(transfer_id),
+                                data=data)
+        except OverBudget as over:
+            raise TransferBudgetExceeded(over) from None
         return transfer_id
 
-    def take(self, transfer_id: str) -> bytes | None:
+    def take(self, tenant: str, transfer_id: str) -> bytes | None:
         """The bytes under transfer_id, removed; None if they expired or were taken."""
-        return cast(bytes | None, self._redis.getdel(keys.file_transfer_key(transfer_id)))
+        return self._ledger.release(tenant, transfer_id, data_key=keys.file_transfer_key(transfer_id))
 
-    def discard(self, transfer_id: str) -> None:
-        self._redis.delete(keys.file_transfer_key(transfer_id))
+    def discard(self, tenant: str, transfer_id: str) -> None:
+        self.take(tenant, transfer_id)

@@ -328,6 +328,12 @@ class Settings:
     tenant_max_active_jobs: int = 100
     tenant_max_sessions: int = 20
     tenant_quotas: tuple[tuple[str, int, int], ...] = ()
+    # Session file bytes a tenant may hold in Redis at once (uploads not yet written, downloads not yet sent):
+    # at least one file of MAX_FILE_SIZE_BYTES.
+    tenant_max_transfer_bytes: int = 64 * 1024 * 1024
+    # The bytes a tenant's jobs may hold in Redis at once (requests, events, results, each until
+    # JOB_RETENTION_SECONDS after it was written); past it new jobs answer 429 until old ones expire.
+    tenant_max_stored_bytes: int = 1024 * 1024 * 1024
     # Audit trail: a bounded Redis Stream, archived by the API to an append-only JSON-lines file.
     audit_log_path: str = "/var/log/penny/audit.jsonl"
     audit_stream_maxlen: int = 100_000
@@ -401,6 +407,8 @@ class Settings:
             "tenant_max_active_jobs": lambda n, r: _int(n, r, minimum=1),
             "tenant_max_sessions": lambda n, r: _int(n, r, minimum=0),
             "tenant_quotas": _quotas,
+            "tenant_max_transfer_bytes": lambda n, r: _int(n, r, minimum=1024 * 1024),
+            "tenant_max_stored_bytes": lambda n, r: _int(n, r, minimum=16 * 1024 * 1024),
             "audit_log_path": _str,
             "audit_stream_maxlen": lambda n, r: _int(n, r, minimum=100),
             "audit_include_code": _bool,
@@ -420,6 +428,9 @@ class Settings:
         values = {**resources.as_settings(), **values}  # an environment variable wins over the file
         settings = cls(**values)
         settings._check_redis_tls()
+        if settings.tenant_max_transfer_bytes < settings.max_file_size_bytes:
+            raise ConfigError(f"TENANT_MAX_TRANSFER_BYTES ({settings.tenant_max_transfer_bytes}) must be at least "
+                              f"MAX_FILE_SIZE_BYTES ({settings.max_file_size_bytes}): one file must fit")
         if not settings.worker_name:
             settings = cls(**{**values, "worker_name": socket.gethostname()})
         return settings

@@ -87,7 +87,8 @@ class WorkerHost:
         self._started_ms = int(time.time() * 1000)
         self.incarnation = new_incarnation()
         self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer,
-                                session_ops=SessionOps(settings, FileTransfers(self._redis)),
+                                session_ops=SessionOps(settings, FileTransfers(
+                                    self._redis, budget=settings.tenant_max_transfer_bytes)),
                                 incarnation=self.incarnation)
         self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
                                               self.runner)

@@ -146,7 +146,7 @@ class JobRunner:
                 before_finish(result, request)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
-        self._store.finish(result, by_service=by_service)
+        self._store.finish(result, by_service=by_service, tenant=request.tenant)
         self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                queued_ms=result.metrics.queued_ms)
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)
@@ -179,7 +179,7 @@ class JobRunner:
             if self._session_ops is None:
                 raise SandboxError("this worker cannot run session operations")
             try:
-                outcome.done = self._session_ops.run(sandbox, job_id, request.session_op)
+                outcome.done = self._session_ops.run(sandbox, job_id, request.session_op, tenant=request.tenant)
             except SandboxError as exc:
                 sandbox.destroy()  # it broke the protocol or stopped answering: the session is lost
                 outcome.done = with_state(failure_done(job_id, "error", "SandboxError", f"the sandbox failed: {exc}"),

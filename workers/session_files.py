@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from core.errors import SandboxError
-from core.session_files import ERROR_TYPES, FileTransfers, SessionOp
+from core.session_files import ERROR_TYPES, TRANSFER_LIMIT, FileTransfers, SessionOp, TransferBudgetExceeded
 from core.settings import Settings
 from sandbox_runtime import protocol
 from workers.sandbox import Sandbox
@@ -50,9 +50,10 @@ class SessionOps:
         self._settings = settings
         self._transfers = transfers
 
-    def run(self, sandbox: Sandbox, job_id: str, op: dict[str, Any]) -> protocol.Done:
-        """The outcome of op; a refusal (bad path, missing file, over a limit) is an `error` result, a
-        broken sandbox raises SandboxError (the session is then lost)."""
+    def run(self, sandbox: Sandbox, job_id: str, op: dict[str, Any], *, tenant: str) -> protocol.Done:
+        """The outcome of op for tenant (whose transfers it takes and puts); a refusal (bad path, missing file,
+        over a limit, too many transfer bytes) is an `error` result, a broken sandbox raises SandboxError (the
+        session is then lost)."""
         kind = SessionOp(op["op"])
         if kind is SessionOp.RESTART:
             done = sandbox.call(protocol.Restart(job_id), CALL_TIMEOUT_S)
@@ -66,9 +67,9 @@ class SessionOps:
             if kind is SessionOp.FILES_LIST:
                 return self._list(sandbox, job_id, path)
             if kind is SessionOp.FILES_GET:
-                return self._get(sandbox, job_id, path)
+                return self._get(sandbox, job_id, path, tenant)
             if kind is SessionOp.FILES_PUT:
-                return self._put(sandbox, job_id, path, str(op["transfer"]), int(op["size"]))
+                return self._put(sandbox, job_id, path, tenant, str(op["transfer"]), int(op["size"]))
             self._call(sandbox, protocol.FileDelete(job_id, path))
             return _success(job_id, f"{path} removed", {"path": path})
         except _Refused as refused:
@@ -153,17 +154,22 @@ class SessionOps:
             received += len(chunk)
         return b"".join(chunks)
 
-    def _get(self, sandbox: Sandbox, job_id: str, path: str) -> protocol.Done:
+    def _get(self, sandbox: Sandbox, job_id: str, path: str, tenant: str) -> protocol.Done:
         limit = self._settings.max_file_size_bytes
         data = self._read(sandbox, job_id, path, limit)
         if data is None:
             return _error(job_id, "FileTooLarge", f"the file is over the {limit}-byte limit (or changed while read)",
                           path=path, maxFileSize=limit)
-        transfer = self._transfers.put(data)
+        try:
+            transfer = self._transfers.put(tenant, data)
+        except TransferBudgetExceeded as exc:
+            return _error(job_id, TRANSFER_LIMIT, str(exc), path=path, transferBytes=exc.used,
+                          maxTransferBytes=exc.budget)
         return _success(job_id, f"{path} ({len(data)} bytes)", {"path": path, "size": len(data), "transfer": transfer})
 
-    def _put(self, sandbox: Sandbox, job_id: str, path: str, transfer: str, size: int) -> protocol.Done:
-        data = self._transfers.take(transfer)
+    def _put(self, sandbox: Sandbox, job_id: str, path: str, tenant: str, transfer: str,
+             size: int) -> protocol.Done:
+        data = self._transfers.take(tenant, transfer)
         if data is None or len(data) != size:
             return _error(job_id, "FileError", "the upload expired before the session got to it", path=path)
         limit = self._settings.max_file_size_bytes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import concurrent.futures
 import hashlib
 import io
 import os
@@ -23,6 +24,7 @@ import pytest
 import requests
 
 from api.schemas import SessionSchema
+from core import keys
 from core.isolation import Tier
 from tests.integration.conftest import Cluster, _open_policy_dir, assert_every_job_is_audited, running_cluster
 
@@ -32,6 +34,7 @@ KEY_A, KEY_B, ADMIN = (uuid.uuid4().hex for _ in range(3))
 MIB = 1024 * 1024
 MAX_FILE = 10 * MIB           # policies/resources.json maxFileSize
 TOTAL = 24 * MIB              # this stack's maxTotalStorage (WORKSPACE_SIZE_BYTES)
+IN_TRANSIT = 12 * MIB         # this stack's TENANT_MAX_TRANSFER_BYTES: one file of MAX_FILE fits, two do not
 
 
 class Api:
@@ -78,7 +81,8 @@ class Api:
 def files_cluster(tier: Tier, log_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     policies = _open_policy_dir(tmp_path_factory.mktemp("files-policies"))
     with running_cluster("files", log_root, tier=tier, POOL_SIZE="2", SESSION_POOL_SIZE="2", POLICY_DIR=str(policies),
-                         WORKSPACE_SIZE_BYTES=str(TOTAL), PENNY_API_KEYS=f"{KEY_A}:acme,{KEY_B}:beta",
+                         WORKSPACE_SIZE_BYTES=str(TOTAL), TENANT_MAX_TRANSFER_BYTES=str(IN_TRANSIT),
+                         PENNY_API_KEYS=f"{KEY_A}:acme,{KEY_B}:beta",
                          PENNY_ADMIN_KEYS=ADMIN) as running:
         yield running
         assert_every_job_is_audited(running, headers={"Authorization": f"Bearer {ADMIN}"})
@@ -131,6 +135,12 @@ def test_an_empty_file_and_any_name_the_code_writes_download(api: Api, session: 
     assert response.status_code == 200 and response.content == b"ok"
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="') and "filename*=UTF-8''r%C3%A9sum%C3%A9" in disposition
+    assert api.execute("open('/workspace/two\\nlines.txt', 'w').write('nl')", sessionId=session)["status"] == "success"
+    quoted = urllib.parse.quote("two\nlines.txt")  # a name with a newline in it
+    newline = api.get(session, quoted)
+    assert newline.status_code == 200 and newline.content == b"nl", newline.text
+    assert 'filename="twolines.txt"' in newline.headers["Content-Disposition"]  # control characters dropped
+    assert api.call("DELETE", f"/sessions/{session}/files/{quoted}").status_code == 204
 
 
 def test_a_file_over_the_size_limit_and_a_full_workspace_are_refused_with_413(api: Api, session: str) -> None:
@@ -144,6 +154,40 @@ def test_a_file_over_the_size_limit_and_a_full_workspace_are_refused_with_413(ap
     names = {e["name"] for e in api.ls(session)["entries"]}
     assert names == {"a.bin", "b.bin"}  # nothing of the refused files was written
     assert api.put(session, "a.bin", b"z" * 9 * MIB).status_code == 201  # a replaced file does not count twice
+
+
+def test_a_tenant_cannot_hold_more_transfer_bytes_in_redis_than_its_budget(files_cluster: Cluster, api: Api,
+                                                                           session: str) -> None:
+    """An upload waits in Redis until its session gets to it: a tenant whose sessions are busy cannot pile up
+    uploads past TENANT_MAX_TRANSFER_BYTES (429, Retry-After, nothing stored); another tenant is unaffected,
+    and the budget comes back once the waiting upload was written."""
+    client = files_cluster.stack.redis_client()
+    total_key = keys.tenant_transfers_keys("acme")[2]
+    busy = api.call("POST", "/jobs", json={"code": "import time\ntime.sleep(60)", "sessionId": session})
+    assert busy.status_code == 202, busy.text
+    first = os.urandom(8 * MIB)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(api.put, session, "first.bin", first)
+        deadline = time.monotonic() + 60
+        while int(client.get(total_key) or 0) < len(first):  # the first upload is in Redis, its job queued
+            assert time.monotonic() < deadline and not waiting.done(), "the first upload never reached Redis"
+            time.sleep(0.05)
+        refused = api.put(session, "second.bin", os.urandom(8 * MIB))
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["Retry-After"] == "5"
+        assert refused.json()["error"]["details"]["maxTransferBytes"] == IN_TRANSIT
+        assert int(client.get(total_key) or 0) == len(first)  # the refused bytes were not stored
+        other = Api(files_cluster.url, KEY_B)
+        other_session = other.session()
+        try:
+            assert other.put(other_session, "theirs.bin", os.urandom(8 * MIB)).status_code == 201
+        finally:
+            other.call("DELETE", f"/sessions/{other_session}")
+        assert api.call("POST", f"/sessions/{session}/interrupt").json()["interrupted"] == busy.json()["jobId"]
+        assert waiting.result(timeout=120).status_code == 201
+    assert int(client.get(total_key) or 0) == 0
+    assert api.put(session, "second.bin", b"fits now").status_code == 201
+    assert api.get(session, "first.bin").content == first
 
 
 def test_a_csv_is_analysed_with_pandas_and_a_png_comes_back_byte_identical(api: Api, session: str) -> None:

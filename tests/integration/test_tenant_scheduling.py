@@ -24,6 +24,7 @@ import requests
 import stack
 
 from tests.integration.conftest import Cluster, _open_policy_dir, running_cluster
+from workers.masking import MASKED_PATHS
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
 
@@ -223,6 +224,16 @@ for path in ['/proc/1/stat', '/proc/1/task/1/stat']:
         figures[path] = {'cutime': int(fields[13]), 'cstime': int(fields[14])}
     except (OSError, IndexError, ValueError) as exc:
         figures[path] = type(exc).__name__
+import os
+masked = {}
+for path in MASKED:
+    try:
+        masked[path] = os.listdir(path) if os.path.isdir(path) else open(path).read()[:200]
+    except FileNotFoundError:
+        pass  # not on this host (the other cgroup version)
+    except OSError as exc:
+        masked[path] = type(exc).__name__
+figures['masked'] = masked
 json.dumps(figures)
 """
 
@@ -245,10 +256,14 @@ def test_the_next_job_in_a_sandbox_sees_no_figures_of_the_previous_one(sched_clu
     heavy = a.execute(HEAVY_JOB)
     assert heavy["status"] == "success", (heavy["error"], heavy["metrics"], heavy["notes"])
     assert heavy["metrics"]["peakMemoryBytes"] > 60 * 1024 * 1024 and heavy["metrics"]["cpuMs"] >= 1400
-    seen = b.execute(READ_FIGURES)
+    seen = b.execute(READ_FIGURES, variables={"MASKED": list(MASKED_PATHS)})
     assert seen["status"] == "success", seen
     figures: dict[str, Any] = json.loads(ast.literal_eval(seen["result"]["repr"]))
     assert figures.pop("container") == ast.literal_eval(heavy["result"]["repr"])  # the same pooled sandbox
+    masked = figures.pop("masked")
+    assert "/proc/1/status" in masked and "/proc/1/io" in masked
+    shown = {path: value for path, value in masked.items() if value not in ("", [], "PermissionError")}
+    assert shown == {}, f"masked figures are readable: {shown}"
     leaks = {}
     for path, value in figures.items():
         if isinstance(value, dict):

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 import requests
 
+from core import keys
 from tests.integration.conftest import Cluster, assert_every_job_is_audited, running_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.docker]
 
-KEY_A, KEY_B, KEY_SMALL, ADMIN = (uuid.uuid4().hex for _ in range(4))
+KEY_A, KEY_B, KEY_SMALL, KEY_LOUD, ADMIN = (uuid.uuid4().hex for _ in range(5))
+STORED = 16 * 1024 * 1024  # this stack's TENANT_MAX_STORED_BYTES
 
 
 class Client:
@@ -38,8 +40,9 @@ class Client:
 @pytest.fixture(scope="module")
 def tenant_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
     with running_cluster("tenants", log_root, POOL_SIZE="2", SESSION_POOL_SIZE="2",
-                         PENNY_API_KEYS=f"{KEY_A}:acme,{KEY_B}:beta,{KEY_SMALL}:small", PENNY_ADMIN_KEYS=ADMIN,
-                         TENANT_QUOTAS="small:1:1") as running:
+                         PENNY_API_KEYS=f"{KEY_A}:acme,{KEY_B}:beta,{KEY_SMALL}:small,{KEY_LOUD}:loud",
+                         PENNY_ADMIN_KEYS=ADMIN, TENANT_QUOTAS="small:1:1",
+                         TENANT_MAX_STORED_BYTES=str(STORED)) as running:
         yield running
 
 
@@ -91,6 +94,35 @@ def test_quotas_answer_429_per_tenant(tenant_cluster: Cluster) -> None:
     second = small.call("POST", "/api/v1/sessions")
     assert second.status_code == 429 and second.json()["error"]["details"]["maxSessions"] == 1
     small.call("DELETE", f"/api/v1/sessions/{session.json()['sessionId']}")
+
+
+def test_a_tenant_whose_jobs_hold_too_many_bytes_in_redis_gets_429_and_stores_nothing(
+        tenant_cluster: Cluster) -> None:
+    """Results are kept JOB_RETENTION_SECONDS: a tenant printing a MiB per job would fill Redis for everyone
+    within minutes. Its jobs' bytes are counted: past TENANT_MAX_STORED_BYTES its next job is refused (429,
+    Retry-After until its oldest expires) and stores nothing, while other tenants run as before."""
+    loud, other = Client(tenant_cluster.url, KEY_LOUD), Client(tenant_cluster.url, KEY_B)
+    client = tenant_cluster.stack.redis_client()
+    total_key = keys.tenant_stored_keys("loud")[2]
+    code = "print('x' * (1024 * 1024 - 64))"
+    refused = None
+    for _ in range(STORED // (1024 * 1024)):  # each job holds about 2 MiB (its result and its stdout events)
+        response = loud.call("POST", "/api/v1/execute", json={"code": code})
+        if response.status_code == 429:
+            refused = response
+            break
+        assert response.status_code == 200 and response.json()["status"] == "success", response.text
+    assert refused is not None, "the tenant stored more than its budget"
+    details = refused.json()["error"]["details"]
+    assert details["maxStoredBytes"] == STORED and details["storedBytes"] > STORED - 4 * 1024 * 1024
+    assert 1 <= int(refused.headers["Retry-After"]) <= 600  # JOB_RETENTION_SECONDS of the test stack
+    held = int(client.get(total_key))
+    jobs = {key for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")}
+    again = loud.call("POST", "/api/v1/jobs", json={"code": "1"})
+    assert again.status_code == 429
+    assert int(client.get(total_key)) == held  # nothing charged for the refused job
+    assert {key for key in client.scan_iter("penny:job:*") if not key.endswith(b":events")} == jobs
+    assert other.execute("1")["status"] == "success"  # another tenant is not held back
 
 
 def _audit(cluster: Cluster, **params: Any) -> list[dict[str, Any]]:
