@@ -248,7 +248,7 @@ def open_cluster(tier: Tier, log_root: Path) -> Iterator[Cluster]:
     and `ctypes` allowed, so they prove the container and not the policy layer in front of it.
     """
     with running_cluster("open", log_root, audited=True, tier=tier,
-                         POLICY_DIR=str(_open_policy_dir(log_root))) as running:
+                         POLICY_DIR=str(_open_policy_dir(log_root / tier.value))) as running:
         yield running
 
 
