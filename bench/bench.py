@@ -58,13 +58,13 @@ def seccomp_cost(image: str) -> dict[str, object]:
 
 
 def runtime_cost(image: str, runtime: str) -> dict[str, object]:
-    """Raw costs of a runtime for user code (bench/runtime_cost.py): fork of a numpy-loaded Python, a trivial
+    """Raw costs of a runtime for user code (bench/isolation_cost.py): fork of a numpy-loaded Python, a trivial
     system call, a file's open/write/close, measured in a container of that runtime."""
     import docker
 
     repo = Path(__file__).resolve().parent.parent
     output = docker.from_env(timeout=300).containers.run(
-        image, ["python3", "/bench/runtime_cost.py"], remove=True, runtime=runtime, read_only=True,
+        image, ["python3", "/bench/isolation_cost.py"], remove=True, runtime=runtime, read_only=True,
         network_mode="none", cap_drop=["ALL"], user="1000:1000", tmpfs={"/tmp": "rw,size=64m"},
         volumes={str(repo / "bench"): {"bind": "/bench", "mode": "ro"}})
     return dict(json.loads(output))

@@ -1,6 +1,6 @@
 """What a container runtime costs user code, measured inside the sandbox image (run by bench.py, not a test).
 
-`docker run --runtime <runc|runsc> ... python3 /bench/runtime_cost.py` prints one JSON object: the time to
+`docker run --runtime <runc|runsc> ... python3 /bench/isolation_cost.py` prints one JSON object: the time to
 fork a numpy-loaded Python, let the child exit and reap it (what every stateless job pays: the kernel is
 forked per job), a trivial system call (getppid) and an open/write/close of a tmpfs file, as medians.
 """
