@@ -57,7 +57,7 @@ def seccomp_cost(image: str) -> dict[str, object]:
     return dict(json.loads(output))
 
 
-def runtime_cost(image: str, runtime: str) -> dict[str, object]:
+def isolation_cost(image: str, runtime: str) -> dict[str, object]:
     """Raw costs of a runtime for user code (bench/isolation_cost.py): fork of a numpy-loaded Python, a trivial
     system call, a file's open/write/close, measured in a container of that runtime."""
     import docker
@@ -199,8 +199,8 @@ def main() -> None:
           f"{calls['before']['getppid_ns']:.0f} -> {calls['after']['getppid_ns']:.0f} ns", flush=True)
 
     runtimes = [name for name in args.runtimes.split(",") if name]
-    result["runtime_cost"] = {runtime: runtime_cost("penny-sandbox:latest", runtime) for runtime in runtimes}
-    for runtime, figures in result["runtime_cost"].items():
+    result["isolation_cost"] = {runtime: isolation_cost("penny-sandbox:latest", runtime) for runtime in runtimes}
+    for runtime, figures in result["isolation_cost"].items():
         print(f"{runtime}: fork+exit+wait of a numpy-loaded Python {figures['fork_exit_wait_ms']} ms; getppid "
               f"{figures['getppid_us']} µs; open/write/close {figures['open_write_close_us']} µs", flush=True)
     if "runc" in runtimes:
