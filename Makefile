@@ -92,6 +92,11 @@ unit: venv ts-client
 integration: venv image gvisor docs-page ts-client web browser
 	$(PY) -m pytest tests/integration -q
 
+# The suites marked `tiers` (correctness, limits, attacks, sessions, files...) on the gVisor tier only; `make test`
+# runs them on both tiers.
+test-gvisor: venv image gvisor
+	$(PY) -m pytest tests/integration -q -m tiers --tiers gvisor
+
 bench: venv image gvisor
 	@bash deploy/scripts/ensure_bench_tools.sh
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[dev,bench]'
