@@ -231,7 +231,8 @@ class JobStore:
             keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.tenant_active_jobs_key(request.tenant),
                   keys.AUDIT_OPEN, keys.QUEUED_JOBS],
             args=[request_json, created, request.tenant, self._retention_s, data, job_id, max_active,
-                  keys.job_key(""), base, audit.queued_suffix(), keys.job_queue_key(request.session_id, request.tenant)],
+                  keys.job_key(""), base, audit.queued_suffix(),
+                  keys.job_queue_key(request.session_id, request.tenant)],
         )
         if not event_id:
             if self._stored is not None:

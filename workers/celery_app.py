@@ -30,7 +30,9 @@ def create_celery(settings: Settings) -> Celery:
         # Early ack, deliberately: with the Redis transport an unacked message comes back only after
         # visibility_timeout, which must exceed the longest queue wait plus run, so redelivery after a
         # worker death would take minutes. Instead the heartbeat reaper ends such a job `worker_lost`
-        # within heartbeat_ttl_seconds, and the client decides whether to resubmit.
+        # within heartbeat_ttl_seconds, and the client decides whether to resubmit. A doorbell acknowledged
+        # or prefetched by a worker that dies before its pop is rung again by the queue sweep
+        # (core.queue_sweep): the job it was for still waits in its list.
         task_acks_late=False,
         task_reject_on_worker_lost=False,
         # Prefetch 1: a busy worker does not hoard jobs another worker host could start now.
