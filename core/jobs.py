@@ -32,10 +32,11 @@ _JOIN = """
 local function join(left, right) return string.sub(left, 1, -2) .. ',' .. string.sub(right, 2) end
 """
 
-# KEYS: job, events, tenant's active jobs, audit open. ARGV: request_json, created_ms, tenant, ttl_s,
-# queued_event_json, job_id, max_active, job key prefix, audit_base_json, audit_queued_json.
-# Returns the queued event id, or false when the tenant already has max_active jobs queued or running
-# (members whose job ended or expired without finishing are dropped before counting).
+# KEYS: job, events, tenant's active jobs, audit open, queued index. ARGV: request_json, created_ms, tenant,
+# ttl_s, queued_event_json, job_id, max_active, job key prefix, audit_base_json, audit_queued_json, the list
+# it will wait in. Returns the queued event id, or false when the tenant already has max_active jobs queued
+# or running (members whose job ended or expired without finishing are dropped before counting). The job
+# enters the queued index, which the queue sweep (core.queue_sweep) reads to find a job waiting in no list.
 _CREATE = _JOIN + """
 local limit = tonumber(ARGV[7])
 if redis.call('SCARD', KEYS[3]) >= limit then
@@ -46,29 +47,46 @@ if redis.call('SCARD', KEYS[3]) >= limit then
   if redis.call('SCARD', KEYS[3]) >= limit then return false end
 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'request', ARGV[1], 'created_ms', ARGV[2], 'tenant', ARGV[3],
-           'active_key', KEYS[3], 'audit', ARGV[9])
+           'active_key', KEYS[3], 'audit', ARGV[9], 'queue', ARGV[11])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[6])
 redis.call('HSET', KEYS[4], ARGV[6], join(ARGV[9], ARGV[10]))
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'queued', 'data', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return id
 """
 
-# KEYS: job, events, running, audit open. ARGV: worker, now_ms, ttl_s, started_event_json, job_id,
-# audit_running_json, incarnation. Returns {request_json, created_ms} if the job was queued (now running),
-# else false.
-_CLAIM = _JOIN + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'queued' then return false end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2],
-           'incarnation', ARGV[7])
-redis.call('HSET', KEYS[3], ARGV[5], ARGV[1])
-local audit = redis.call('HGET', KEYS[1], 'audit')
-if audit then redis.call('HSET', KEYS[4], ARGV[5], join(audit, ARGV[6])) end
-redis.call('XADD', KEYS[2], '*', 'type', 'started', 'data', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return redis.call('HMGET', KEYS[1], 'request', 'created_ms')
+# The claim, queued -> running, as a Lua function: every script that takes a job (JobStore.claim,
+# FairQueue.pop_claim, SessionStore.pop_claim) includes it, so a job leaves its list and becomes running,
+# owned by one worker incarnation, in one step: no worker death can leave it popped but still queued.
+# Such a script's first KEYS are Claimant.script_keys() (running, audit open, queued index) and its first
+# ARGV Claimant.script_args() (worker, incarnation, now_ms, ttl_s, audit_running_json, job key prefix,
+# events key suffix); CLAIM_KEYS and CLAIM_ARGS say how many. claim(id) returns {request_json, created_ms}
+# if the job was queued (now running), else false: cancelled, finished, expired, or withdrawn by the queue
+# sweep (an orphan it is ending).
+CLAIM_LUA = _JOIN + """
+local CLAIM_KEYS, CLAIM_ARGS = 3, 7
+local function claim(id)
+  local job = ARGV[6] .. id
+  local state = redis.call('HMGET', job, 'status', 'withdrawn')
+  if state[1] ~= 'queued' or state[2] then return false end
+  redis.call('HSET', job, 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[3], 'incarnation', ARGV[2])
+  redis.call('HSET', KEYS[1], id, ARGV[1])
+  redis.call('ZREM', KEYS[3], id)
+  local audit = redis.call('HGET', job, 'audit')
+  if audit then redis.call('HSET', KEYS[2], id, join(audit, ARGV[5])) end
+  local events = job .. ARGV[7]
+  redis.call('XADD', events, '*', 'type', 'started', 'data', cjson.encode({jobId = id, worker = ARGV[1]}))
+  redis.call('EXPIRE', events, ARGV[4])
+  return redis.call('HMGET', job, 'request', 'created_ms')
+end
+"""
+
+# KEYS: claim keys. ARGV: claimant, job_id. Returns {request_json, created_ms} if the job was queued (now
+# running), else false.
+_CLAIM = CLAIM_LUA + """
+return claim(ARGV[CLAIM_ARGS + 1])
 """
 
 # KEYS: job, events, running, audit open, audit stream. ARGV: status, result_json, now_ms, ttl_s, job_id,
@@ -121,6 +139,48 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker has just taken (queued -> running, core.jobs.CLAIM_LUA): what it needs to run it."""
+
+    job_id: str
+    request: ExecutionRequest
+    created_ms: int
+
+
+_JOB_PREFIX = keys.job_key("")
+_EVENTS_SUFFIX = keys.job_events_key("")[len(_JOB_PREFIX):]
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """Who takes jobs: a worker's name and the incarnation of its process (workers.incarnation), recorded in
+    every job it claims, and how long a claimed job's events are kept (s)."""
+
+    worker: str
+    incarnation: str
+    retention_s: int
+
+    @staticmethod
+    def script_keys() -> list[str]:
+        """The first KEYS of a script that includes CLAIM_LUA."""
+        return [keys.RUNNING_JOBS, keys.AUDIT_OPEN, keys.QUEUED_JOBS]
+
+    def script_args(self) -> list[str | int]:
+        """The first ARGV of a script that includes CLAIM_LUA (the claim's time is now)."""
+        started_ms = now_ms()
+        return [self.worker, self.incarnation, started_ms, self.retention_s,
+                audit.running_suffix(self.worker, started_ms), _JOB_PREFIX, _EVENTS_SUFFIX]
+
+    @staticmethod
+    def claimed(reply: Any) -> ClaimedJob | None:
+        """The job a pop-and-claim script returned ({job_id, request_json, created_ms}), or None (false)."""
+        if not reply:
+            return None
+        job_id, request_json, created_ms = reply
+        return ClaimedJob(_text(job_id), ExecutionRequest.from_json(_text(request_json)), int(created_ms))
+
+
+@dataclass(frozen=True)
 class JobEvent:
     """One entry of a job's stream; `event_id` is the Redis stream id, used as the SSE id."""
 
@@ -169,9 +229,9 @@ class JobStore:
             self._stored.charge(request.tenant, job_id, len(request_json) + len(base) + len(data))
         event_id = self._create(
             keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.tenant_active_jobs_key(request.tenant),
-                  keys.AUDIT_OPEN],
+                  keys.AUDIT_OPEN, keys.QUEUED_JOBS],
             args=[request_json, created, request.tenant, self._retention_s, data, job_id, max_active,
-                  keys.job_key(""), base, audit.queued_suffix()],
+                  keys.job_key(""), base, audit.queued_suffix(), keys.job_queue_key(request.session_id, request.tenant)],
         )
         if not event_id:
             if self._stored is not None:
@@ -203,20 +263,23 @@ class JobStore:
             cancel_requested=raw.get("cancel") == "1",
         )
 
+    def claimant(self, worker: str, *, incarnation: str = "") -> Claimant:
+        """Who claims jobs in `worker`'s process (its current `incarnation`, see workers.incarnation)."""
+        return Claimant(worker, incarnation, self._retention_s)
+
     def claim(self, job_id: str, worker: str, *, incarnation: str = "") -> tuple[ExecutionRequest, int] | None:
         """Move a queued job to running on `worker` (its current `incarnation`, see workers.incarnation):
-        (request, created_ms), or None if it was cancelled, finished or expired."""
-        started = json.dumps({"jobId": job_id, "worker": worker})
-        started_ms = now_ms()
-        raw = self._claim(
-            keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.RUNNING_JOBS, keys.AUDIT_OPEN],
-            args=[worker, started_ms, self._retention_s, started, job_id, audit.running_suffix(worker, started_ms),
-                  incarnation],
-        )
+        (request, created_ms), or None if it was cancelled, finished, expired or withdrawn."""
+        claimant = self.claimant(worker, incarnation=incarnation)
+        raw = self._claim(keys=claimant.script_keys(), args=[*claimant.script_args(), job_id])
         if not raw:
             return None
         request_json, created_ms = raw
         return ExecutionRequest.from_json(_text(request_json)), int(created_ms)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether a cancel was asked for the job while it was running."""
+        return self._redis.hget(keys.job_key(job_id), "cancel") in (b"1", "1")
 
     def append(self, job_id: str, event_type: EventType, data: dict[str, Any]) -> str | None:
         """Add an output event to a running job; returns its id, or None once the job is final."""

@@ -127,3 +127,16 @@ def session_setup_key(session_id: str) -> str:
     """String (JSON) with a starting session's variables and packages, read once by its owner: never on the
     broker, whose messages carry ids only."""
     return f"{PREFIX}:session:{session_id}:setup"
+
+
+def job_queue_key(session_id: str | None, tenant: str) -> str:
+    """The list a queued job waits in: its session's, or its tenant's fair-queue list (stateless)."""
+    return session_jobs_key(session_id) if session_id else fair_tenant_key(tenant)
+
+
+# The queue sweep (core.queue_sweep): the sorted set of queued jobs by when each was last seen waiting where
+# it should (ms; its creation at first), the lease of the worker sweeping this interval, and the doorbell
+# deficit the last sweep saw.
+QUEUED_JOBS = f"{PREFIX}:jobs:queued"
+QUEUE_SWEEP_LEASE = f"{PREFIX}:sweep:lease"
+DOORBELL_DEFICIT = f"{PREFIX}:sweep:deficit"

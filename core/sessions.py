@@ -16,7 +16,7 @@ from typing import Any, cast
 import redis
 
 from core import keys
-from core.jobs import JobStore, now_ms
+from core.jobs import CLAIM_LUA, Claimant, ClaimedJob, JobStore, now_ms
 from core.models import JobStatus, SessionStatus, iso_time
 
 
@@ -109,6 +109,24 @@ local job = redis.call('LPOP', KEYS[1])
 if job and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'current_job', job) end
 return job
 """
+# KEYS: claim keys, session's jobs, session. ARGV: claimant. Pops the oldest pending job that is still queued
+# and claims it for the claimant (now running), recording it as the session's current one, in one step: a
+# worker that dies at any moment leaves the job either pending (the session's end ends it) or running (the
+# reaper ends it). Entries of jobs no longer queued (cancelled while pending) are dropped on the way.
+# Returns {job_id, request_json, created_ms}, or false when no queued job is pending.
+_POP_CLAIM = CLAIM_LUA + """
+local jobs, session = KEYS[CLAIM_KEYS + 1], KEYS[CLAIM_KEYS + 2]
+for _ = 1, 1000 do
+  local job = redis.call('LPOP', jobs)
+  if not job then return false end
+  local claimed = claim(job)
+  if claimed then
+    if redis.call('EXISTS', session) == 1 then redis.call('HSET', session, 'current_job', job) end
+    return {job, claimed[1], claimed[2]}
+  end
+end
+return false
+"""
 
 # KEYS: session, session's jobs. ARGV: job key prefix. The job an interrupt is for: the current one while
 # it is queued or running, else the oldest pending one that has not ended (sent just now, not taken yet;
@@ -151,6 +169,7 @@ class SessionStore:
         self._reserve = client.register_script(_RESERVE)
         self._push_if_live = client.register_script(_PUSH_IF_LIVE)
         self._pop_job = client.register_script(_POP_JOB)
+        self._pop_claim = client.register_script(_POP_CLAIM)
         self._interrupt_target = client.register_script(_INTERRUPT_TARGET)
 
     def reserve(self, session_id: str, *, tenant: str, worker: str, max_sessions: int,
@@ -223,6 +242,13 @@ class SessionStore:
         """The session's oldest pending job id, removed from the list (and now its current job)."""
         raw = self._pop_job(keys=[keys.session_jobs_key(session_id), keys.session_key(session_id)], args=[])
         return _text(raw) if raw else None
+
+    def pop_claim(self, session_id: str, claimant: Claimant) -> ClaimedJob | None:
+        """The session's oldest pending job that is still queued, removed from the list, claimed for
+        claimant (now running) and made the session's current job, in one step; None when none is pending."""
+        return claimant.claimed(self._pop_claim(
+            keys=[*claimant.script_keys(), keys.session_jobs_key(session_id), keys.session_key(session_id)],
+            args=claimant.script_args()))
 
     def interrupt_target(self, session_id: str) -> str | None:
         """The job an interrupt stops: the running (or just taken) one, else the oldest pending one."""

@@ -48,15 +48,15 @@ def create_celery(settings: Settings) -> Celery:
         """Run the next stateless job of the fair queue: a doorbell, not a particular job (core.fair_queue).
         Returns "<job id> <status>", which Flower shows as the task's result (its arguments are empty)."""
         host: WorkerHost = holder["host"]
-        while (job_id := host.fair_queue.pop()) is not None:
-            result = host.runner.run(job_id)
-            if result is not None:
-                return f"{job_id} {result.status.value}"
-            # Cancelled or expired while it waited: this doorbell serves the next job instead.
-        return None
+        # Popped and claimed in one step: killed at any moment, this worker leaves the job queued in its list
+        # or running (the reaper ends it). Entries of cancelled jobs are dropped on the way.
+        job = host.fair_queue.pop_claim(host.runner.claimant)
+        if job is None:
+            return None  # nothing waits: a doorbell the queue sweep rang in excess, or whose job was cancelled
+        return f"{job.job_id} {host.runner.run_claimed(job).status.value}"
 
     def on_worker_init(**_: Any) -> None:
-        host = WorkerHost(settings)
+        host = WorkerHost(settings, ring=lambda: app.send_task(keys.EXECUTE_TASK, args=[], queue=keys.SHARED_QUEUE))
         host.start()
         holder["host"] = host
         control = ControlConsumer(app.connection_for_read, settings.worker_name, {

@@ -1,7 +1,7 @@
 """WorkerHost: everything one worker host runs besides Celery itself.
 
 The warm pool, the job runner, and two background threads: the heartbeat (which also reaps jobs of
-dead workers) and the cancel listener.
+dead workers and sweeps the queue, core.queue_sweep) and the cancel listener.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from core.errors import ConfigError
 from core.fair_queue import FairQueue
 from core.jobs import JobStore
 from core.policies import PackagePolicy
+from core.queue_sweep import QueueSweep
 from core.reaper import reap
 from core.redis_client import connect
 from core.registry import WorkerRegistry
@@ -56,8 +58,10 @@ RESOURCE_SAMPLE_EVERY = 2  # heartbeats
 class WorkerHost:
     """Owns the Docker client, the pool and the runner of one worker process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ring: Callable[[], None]) -> None:
+        """ring() sends one `penny.execute` doorbell (the queue sweep rings the doorbells that were lost)."""
         self.settings = settings
+        self._ring = ring
         # Ride out a Redis restart: every command retries with backoff for about a minute, so a running
         # job's output and result are written once Redis is back instead of being lost.
         self._redis = connect(
@@ -70,6 +74,7 @@ class WorkerHost:
         self._backend: SandboxBackend = DockerBackend(self._docker, settings)
         self.sessions = SessionStore(self._redis, self.store, retention_s=settings.job_retention_seconds)
         self.fair_queue = FairQueue(self._redis)
+        self.queue_sweep = QueueSweep(self._redis, self.store)
         self._setups = SessionSetups(self._redis)
         self.pool = SandboxPool(self._start_sandbox, size=settings.pool_size,
                                 max_jobs=settings.container_max_jobs)
@@ -191,6 +196,7 @@ class WorkerHost:
                     log.warning("job %s: its worker is gone; ended worker_lost", job_id)
                 for session_id in lost_sessions:
                     log.warning("session %s: its worker is gone; session lost", session_id)
+                self.queue_sweep.sweep(self.settings.worker_name, self._ring)
                 self.session_manager.maintain()
                 self.session_pool.maintain()
                 self.registry.forget_silent(has_sessions=lambda name: self.sessions.count_of_worker(name) > 0)

@@ -11,7 +11,7 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from core.errors import SandboxError
-from core.jobs import JobStore, now_ms
+from core.jobs import ClaimedJob, JobStore, now_ms
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
 from sandbox_runtime import protocol
@@ -79,8 +79,9 @@ class JobRunner:
                  incarnation: str = "") -> None:
         self._settings = settings
         self._session_ops = session_ops
-        self._incarnation = incarnation  # recorded in every claim (workers.incarnation)
         self._store = store
+        # Who this worker's claims name: its name and incarnation (workers.incarnation).
+        self.claimant = store.claimant(settings.worker_name, incarnation=incarnation)
         self._pool = pool
         self._metrics = metrics
         self._installer = installer
@@ -99,37 +100,49 @@ class JobRunner:
     def run(self, job_id: str, *, sandbox: Sandbox | None = None,
             before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None = None
             ) -> ExecutionResult | None:
-        """Run one job to its end and store its result; None if it was no longer queued.
+        """Claim job_id and run it (run_claimed); None if it was no longer queued. Workers take their jobs
+        with a pop-and-claim instead (FairQueue.pop_claim, SessionStore.pop_claim)."""
+        claimed = self._store.claim(job_id, self.claimant.worker, incarnation=self.claimant.incarnation)
+        if claimed is None:
+            return None
+        request, created_ms = claimed
+        return self.run_claimed(ClaimedJob(job_id, request, created_ms), sandbox=sandbox,
+                                before_finish=before_finish)
+
+    def run_claimed(self, job: ClaimedJob, *, sandbox: Sandbox | None = None,
+                    before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None = None
+                    ) -> ExecutionResult:
+        """Run a job this worker claimed to its end and store its result.
 
         Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`, and
         before_finish(result, request) updates the session before the client can see the result. Whatever fails
         in our own machinery, a claimed job ends: an unexpected exception ends it `error` (InternalError,
         the traceback only in the log) and a session's sandbox is destroyed (the session is then lost).
         """
+        job_id, request = job.job_id, job.request
         active = ActiveJob()
         with self._lock:
-            # Registered before the claim, so a cancel published right after the claim finds it.
             self._active[job_id] = active
         try:
-            claimed = self._store.claim(job_id, self._settings.worker_name, incarnation=self._incarnation)
-            if claimed is None:
-                return None
-            request, created_ms = claimed
             started_ms = now_ms()
             log.info("job %s started on %s", job_id, self._settings.worker_name)
             try:
+                # A cancel published between the claim and the registration above found no active job here;
+                # its flag stays on the job.
+                if self._store.cancel_requested(job_id):
+                    active.cancel()
                 if sandbox is None:
                     outcome = self._execute_pooled(job_id, request, active)
                 else:
                     outcome = self._execute_on(sandbox, job_id, request, active)
-                result = self._result(job_id, request, outcome, queued_ms=started_ms - created_ms)
+                result = self._result(job_id, request, outcome, queued_ms=started_ms - job.created_ms)
                 by_service = isinstance(outcome.done, ServiceDone)
             except Exception:
                 log.exception("job %s: internal error", job_id)
                 if sandbox is not None:
                     sandbox.destroy()  # its interpreter's state is unknown now
                 result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
-                                      queued_ms=started_ms - created_ms)
+                                      queued_ms=started_ms - job.created_ms)
                 by_service = True
             self._finish(result, request, before_finish, by_service=by_service)
             return result

@@ -188,9 +188,11 @@ class SessionManager:
 
     def _serve_session(self, actor: SessionActor) -> None:
         while not actor.stopped.is_set():
-            actor.kicked.wait(timeout=1.0)
+            actor.kicked.wait(timeout=1.0)  # a kick lost on its way costs at most this wait: the list is read
             actor.kicked.clear()
-            while not actor.stopped.is_set() and (job_id := self._sessions.pop_job(actor.session_id)):
+            # Taking a job claims it (one step): a worker that dies now leaves it pending or running, never lost.
+            while not actor.stopped.is_set() and (
+                    job := self._sessions.pop_claim(actor.session_id, self._runner.claimant)) is not None:
                 actor.busy = True
                 self._sessions.set_status(actor.session_id, SessionStatus.BUSY)
                 def record(result: ExecutionResult, request: ExecutionRequest, actor: SessionActor = actor) -> None:
@@ -201,12 +203,9 @@ class SessionManager:
                         packages=installed_packages(actor.sandbox))
 
                 try:
-                    result = self._runner.run(job_id, sandbox=actor.sandbox, before_finish=record)
+                    result = self._runner.run_claimed(job, sandbox=actor.sandbox, before_finish=record)
                 finally:
                     actor.busy = False
-                if result is None:  # cancelled while queued
-                    self._sessions.set_status(actor.session_id, SessionStatus.READY)
-                    continue
                 if result.session_state == "lost" or not actor.sandbox.healthy:
                     self._retire(actor, SessionStatus.LOST, "the session's interpreter was lost")
                     return

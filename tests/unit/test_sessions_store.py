@@ -3,6 +3,7 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from core import keys
 from core.jobs import JobStore
 from core.models import ExecutionRequest, JobStatus, SessionStatus
 from core.registry import WorkerRegistry
@@ -125,3 +126,41 @@ def test_an_interrupt_targets_the_current_job_else_the_oldest_pending_one_not_en
     jobs.finish_without_running(record, JobStatus.SUCCESS)
     jobs.cancel("b")  # cancelled while pending: still listed, skipped
     assert sessions.interrupt_target("s") == "c"
+
+
+def test_a_session_job_is_taken_and_claimed_in_one_step_skipping_cancelled_ones(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, jobs, client = stores
+    sessions.reserve("s", tenant="t", worker="w", max_sessions=5, idle_timeout_ms=60_000)
+    for job_id in ("a", "b"):
+        jobs.create(job_id, ExecutionRequest(code="1", timeout_ms=1000, session_id="s", tenant="t"))
+        assert sessions.push_job("s", job_id)
+    jobs.cancel("a")  # cancelled while pending
+    claimed = sessions.pop_claim("s", jobs.claimant("w", incarnation="i1"))
+    assert claimed is not None and claimed.job_id == "b" and claimed.request.session_id == "s"
+    record = jobs.get("b")
+    assert record is not None and record.status is JobStatus.RUNNING and record.worker == "w"
+    assert client.hget(keys.session_key("s"), "current_job") == b"b"
+    assert sessions.interrupt_target("s") == "b"
+    assert sessions.pop_claim("s", jobs.claimant("w")) is None
+    cancelled = jobs.get("a")
+    assert cancelled is not None and cancelled.status is JobStatus.CANCELLED
+
+
+def test_a_session_job_taken_by_a_worker_that_then_died_ends_worker_lost(
+        stores: tuple[SessionStore, JobStore, fakeredis.FakeRedis]) -> None:
+    sessions, jobs, client = stores
+    registry = WorkerRegistry(client, ttl_s=5)
+    registry.beat("w", {})
+    sessions.reserve("s", tenant="t", worker="w", max_sessions=5, idle_timeout_ms=60_000)
+    jobs.create("a", ExecutionRequest(code="1", timeout_ms=1000, session_id="s", tenant="t"))
+    assert sessions.push_job("s", "a")
+    assert sessions.pop_claim("s", jobs.claimant("w")) is not None
+    # The worker dies now, before running it: its session is lost and the taken job ends with it, once.
+    client.delete(keys.worker_heartbeat_key("w"))
+    assert sessions.reap_dead_workers(alive_workers=[]) == ["s"]
+    assert jobs.reap_lost_jobs(alive_workers=[]) == ["a"]
+    record = jobs.get("a")
+    assert record is not None and record.status is JobStatus.WORKER_LOST
+    assert [e.type.value for e in jobs.read_events("a")].count("result") == 1
+    assert not client.sismember(keys.tenant_active_jobs_key("t"), "a")

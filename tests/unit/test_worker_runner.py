@@ -13,7 +13,7 @@ import fakeredis
 import pytest
 
 from core.audit import AuditQuery, AuditTrail
-from core.jobs import JobStore
+from core.jobs import Claimant, ClaimedJob, JobStore
 from core.models import ExecutionRequest, JobStatus, SessionStatus
 from core.policies import PackagePolicy
 from core.sessions import SessionStore
@@ -292,19 +292,19 @@ def test_a_session_whose_actor_fails_is_lost_and_its_jobs_end(tmp_path: Path, po
     pending_job = f"sj-{worker.redis.incr('ids')}"
     worker.store.create(pending_job, ExecutionRequest(code="y = 2", timeout_ms=2000, session_id="s1"))
     assert sessions.push_job("s1", pending_job)
-    original = sessions.pop_job
+    original = sessions.pop_claim
     served = threading.Event()
 
-    def pop_then_fail(session_id: str) -> Any:
+    def pop_then_fail(session_id: str, claimant: Claimant) -> Any:
         if served.is_set():
             served.clear()
             raise RuntimeError("our own bug")  # right after the first job: the actor's own loop fails
-        popped = original(session_id)
-        if popped == job_id:
+        popped = original(session_id, claimant)
+        if popped is not None and popped.job_id == job_id:
             served.set()
         return popped
 
-    monkeypatch.setattr(sessions, "pop_job", pop_then_fail)
+    monkeypatch.setattr(sessions, "pop_claim", pop_then_fail)
     assert manager.kick("s1")
     assert worker.store.await_final(job_id, 5000) is JobStatus.SUCCESS
     final = worker.store.await_final(pending_job, 5000)
@@ -328,3 +328,17 @@ def test_only_the_worker_can_audit_a_service_error_type(tmp_path: Path, pools: l
     records = {r["jobId"]: r for w in (worker, other) for r in AuditTrail(w.redis).query(AuditQuery(limit=100))[0]}
     assert (records[user_job]["errorType"], records[user_job]["userErrorType"]) == ("UserDefinedError", "SandboxError")
     assert (records[own_job]["errorType"], records[own_job]["userErrorType"]) == ("InvalidSandboxMessage", None)
+
+
+def test_a_cancel_sent_between_the_take_and_the_run_is_not_missed(tmp_path: Path, pools: list[SandboxPool]) -> None:
+    worker = started(make_worker(tmp_path, lambda _i: well_behaved), pools)
+    job_id = worker.submit("import time\ntime.sleep(30)")
+    claimed = worker.store.claim(job_id, "w1")  # what a pop-and-claim does
+    assert claimed is not None
+    # The cancel arrives before the runner registered the job: its message finds no active job here.
+    assert worker.store.cancel(job_id) is JobStatus.RUNNING
+    assert not worker.runner.cancel(job_id)
+    result = worker.runner.run_claimed(ClaimedJob(job_id, *claimed))
+    assert result.status is JobStatus.CANCELLED
+    record = worker.store.get(job_id)
+    assert record is not None and record.status is JobStatus.CANCELLED
