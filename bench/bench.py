@@ -142,7 +142,8 @@ def run_stack(args: argparse.Namespace, runtime: str, wanted: set[str], *, capac
                 runs[run] = scenario()
                 print(describe(f"{name} {run[-1]}", runs[run]), flush=True)
         if capacity and (not wanted or "idle_sessions" in wanted):
-            figures = bench.idle_sessions(capacity, pool_size=pool_size, tier_label=TIER_LABEL[runtime])
+            figures = bench.idle_sessions(capacity, pool_size=pool_size, tier_label=TIER_LABEL[runtime],
+                                          worker_prefix=f"bench-{runtime}")
             scenarios["idle_sessions"] = {"run1": figures}
             print(describe("idle_sessions", figures), flush=True)
         if install and (not wanted or "install" in wanted):
