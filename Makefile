@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit integration bench profile image system browser web lint typecheck clean docs-page openapi ts-client
+.PHONY: run test unit integration bench profile image system gvisor gvisor-if-needed browser web lint typecheck clean docs-page openapi ts-client test-gvisor
 
 # The TypeScript client (clients/typescript): `npm ci` when its lock file changed, tsc when a source did.
 TS := clients/typescript
@@ -46,6 +46,15 @@ ts-client: $(TS)/build/.built
 system:
 	@bash deploy/scripts/ensure_system.sh
 
+# gVisor (runsc) registered with dockerd as the runtime `runsc`: the gvisor isolation tier (core.isolation).
+gvisor: system
+	@bash deploy/scripts/ensure_gvisor.sh
+
+# Only when a tier needs it: SANDBOX_RUNTIME=runsc or a gvisor entry in TENANT_ISOLATION.
+gvisor-if-needed: system
+	@if [ "$${SANDBOX_RUNTIME:-}" = runsc ] || [[ "$${TENANT_ISOLATION:-}" == *gvisor* ]]; then \
+		bash deploy/scripts/ensure_gvisor.sh; fi
+
 image: venv system
 	@$(PY) deploy/sandbox/build_image.py
 
@@ -70,20 +79,25 @@ browser:
 
 WORKERS ?= 1
 
-run: venv image docs-page web
+run: venv image gvisor-if-needed docs-page web
 	$(PY) deploy/stack.py --workers $(WORKERS)
 
-test: venv image docs-page lint ts-client web browser
+test: venv image gvisor docs-page lint ts-client web browser
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/integration -q
 
 unit: venv ts-client
 	$(PY) -m pytest tests/unit -q
 
-integration: venv image docs-page ts-client web browser
+integration: venv image gvisor docs-page ts-client web browser
 	$(PY) -m pytest tests/integration -q
 
-bench: venv image
+# The suites marked `tiers` (correctness, limits, attacks, sessions, files...) on the gVisor tier only; `make test`
+# runs them on both tiers.
+test-gvisor: venv image gvisor
+	$(PY) -m pytest tests/integration -q -m tiers --tiers gvisor
+
+bench: venv image gvisor
 	@bash deploy/scripts/ensure_bench_tools.sh
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/bench.py --workers 1

@@ -72,6 +72,7 @@ def health_report(services: Services) -> tuple[Response, int]:
         "lastHeartbeat": info.get("heartbeatMs"),
         "pool": info.get("pool", {}),
         "sessionPool": info.get("sessionPool", {}),
+        "tiers": info.get("tiers", {}),
         "sessions": info.get("sessions", 0),
         "poolError": info.get("poolError"),
     } for name, info in sorted(workers.items())]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
@@ -145,8 +145,13 @@ def live_session(services: Services, session_id: str) -> SessionRecord:
 
 
 def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEvent]:
-    """Accept a job: store it, then route it (shared queue, or its session's owner); returns (id, queued)."""
+    """Accept a job: store it, then route it (shared queue, or its session's owner); returns (id, queued).
+
+    The job's isolation tier is the service's choice, never the request's: its tenant's (TENANT_ISOLATION,
+    SANDBOX_RUNTIME), or a session's job its session's."""
     session = live_session(services, execution.session_id) if execution.session_id else None
+    execution = replace(execution, isolation=session.isolation if session is not None
+                        else services.settings.tier_of(execution.tenant).value)
     if session is None:
         services.admission.check()
     job_id = uuid.uuid4().hex
@@ -341,7 +346,8 @@ def _job_view(services: Services, job_id: str) -> dict[str, Any]:
     if record.status is JobStatus.RUNNING and record.worker not in services.admission.alive_workers():
         reap_if_lost(services)  # its worker died: end it worker_lost now rather than report `running`
         record = services.store.get(job_id) or record
-    view: dict[str, Any] = {"jobId": job_id, "status": record.status.value, "worker": record.worker}
+    view: dict[str, Any] = {"jobId": job_id, "status": record.status.value, "worker": record.worker,
+                            "isolation": record.result.isolation if record.result is not None else None}
     if record.result is not None:
         view["result"] = record.result.to_api()
     return view

@@ -11,6 +11,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from core.isolation import Tier
+
 MAX_STDIN_CHARS = 2**20  # sandbox_runtime.protocol.MAX_STDIN_CHARS
 
 
@@ -128,6 +130,9 @@ class OutputFileSchema(Schema):
     content = fields.String(required=True, metadata={"description": "the bytes, base64"})
 
 
+ISOLATION_TIERS = [tier.value for tier in Tier]
+
+
 class ExecutionResultSchema(Schema):
     """The ExecutionResult every finished job returns."""
 
@@ -154,6 +159,9 @@ class ExecutionResultSchema(Schema):
     packages = fields.Dict(required=True, allow_none=True)
     findings = fields.List(fields.Dict(), required=True)
     files = fields.List(fields.Nested(OutputFileSchema), load_default=list)
+    isolation = fields.String(required=True, allow_none=True, validate=validate.OneOf(ISOLATION_TIERS), metadata={
+        "description": "the isolation tier whose sandbox ran it (runc: the host's kernel; gvisor: gVisor's); "
+                       "null when no sandbox ran it"})
 
 
 JOB_STATUSES = ["queued", "running", "success", "error", "timeout", "memory_exceeded", "output_limit",
@@ -169,6 +177,8 @@ class JobSchema(Schema):
     jobId = fields.String(required=True)  # noqa: N815
     status = fields.String(required=True, validate=validate.OneOf(JOB_STATUSES))
     worker = fields.String(allow_none=True)
+    isolation = fields.String(required=True, allow_none=True, validate=validate.OneOf(ISOLATION_TIERS), metadata={
+        "description": "the result's isolation tier once the job ended; null before"})
     result = fields.Nested(ExecutionResultSchema, allow_none=True)
 
 
@@ -249,6 +259,8 @@ class SessionSchema(Schema):
     packages = fields.List(fields.String(), required=True)
     resources = fields.Dict(required=True)
     worker = fields.String(required=True)
+    isolation = fields.String(required=True, validate=validate.OneOf(ISOLATION_TIERS), metadata={
+        "description": "the isolation tier of the session's sandbox (its tenant's when it was created)"})
 
 
 class SessionCreatedSchema(Schema):
@@ -262,6 +274,8 @@ class SessionCreatedSchema(Schema):
     expiresAt = fields.String(required=True)  # noqa: N815
     worker = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["starting", "ready", "busy", "lost", "expired"]))
+    isolation = fields.String(required=True, validate=validate.OneOf(ISOLATION_TIERS), metadata={
+        "description": "the isolation tier of the session's sandbox"})
 
 
 class SessionListSchema(Schema):

@@ -34,6 +34,7 @@ from api.schemas import (
 from api.services import Services
 from core import keys, session_audit
 from core.errors import Conflict, Forbidden, NotFound, Overloaded, Unavailable, ValidationFailed
+from core.isolation import Tier
 from core.jobs import now_ms
 from core.models import ExecutionRequest, SessionStatus
 from core.session_setup import SessionSetup
@@ -47,11 +48,18 @@ CREATE_WAIT_S = 30
 SETUP_TIMEOUT_MS = 10_000
 
 
-def _reserve_on_a_host(services: Services, session_id: str) -> str:
-    """Reserve a slot on the live host with the most free ones (atomically); 429 when all are full."""
+def _reserve_on_a_host(services: Services, session_id: str, isolation: str) -> str:
+    """Reserve a slot for a session of tier isolation on the live host with the most free ones (atomically);
+    429 when all are full. Every host serves every configured tier; one whose heartbeat does not list the tier
+    (its settings differ, during a change of them) is passed over rather than asked to refuse."""
     workers = services.registry.alive()  # fresh: a session must not be placed on a host that just died
     if not workers:
         raise Unavailable("no worker is running; try again shortly", retry_after_s=5)
+    workers = {name: info for name, info in workers.items()
+               if isolation in (info.get("tiers") or {Tier.RUNC.value: None})}  # a host from before tiers: runc
+    if not workers:
+        raise Unavailable(f"no live worker host serves the {isolation} isolation tier; try again shortly",
+                          retry_after_s=5, details={"isolation": isolation})
     free = {name: int(info.get("maxSessions", 0)) - services.sessions.count_of_worker(name)
             for name, info in workers.items()}
     tenant = current_tenant()
@@ -61,7 +69,8 @@ def _reserve_on_a_host(services: Services, session_id: str) -> str:
             continue
         reservation = services.sessions.reserve(
             session_id, tenant=tenant, worker=name, max_sessions=int(workers[name]["maxSessions"]),
-            idle_timeout_ms=services.settings.session_idle_timeout, max_tenant_sessions=quota.max_sessions)
+            idle_timeout_ms=services.settings.session_idle_timeout, max_tenant_sessions=quota.max_sessions,
+            isolation=isolation)
         if reservation is Reservation.RESERVED:
             return name
         if reservation is Reservation.TENANT_FULL:
@@ -86,10 +95,12 @@ def create_session() -> tuple[Response, int]:
     data = load_body(SessionCreateSchema()) if _has_body() else {"packages": None, "variables": {}}
     packages = check_packages(services, data["packages"] or [])
     session_id = uuid.uuid4().hex
-    audit = _audit_creation(services, session_id, data["variables"], packages)
-    worker = audit["worker"] = _reserve_on_a_host(services, session_id)
-    # Only the id goes on the broker; the owner reads the variables and packages from Redis.
-    services.session_setups.put(session_id, SessionSetup(variables=data["variables"], packages=packages))
+    isolation = services.settings.tier_of(current_tenant()).value
+    audit = _audit_creation(services, session_id, data["variables"], packages, isolation)
+    worker = audit["worker"] = _reserve_on_a_host(services, session_id, isolation)
+    # Only the id goes on the broker; the owner reads the variables, packages and tier from Redis.
+    services.session_setups.put(session_id, SessionSetup(variables=data["variables"], packages=packages,
+                                                         isolation=isolation))
     services.dispatcher.send(keys.SESSION_CREATE_TASK, [session_id], keys.host_queue(worker))
     reply = cast(list[bytes] | None, services.redis.blpop([keys.session_created_key(session_id)],
                                                             timeout=CREATE_WAIT_S))
@@ -109,13 +120,14 @@ def create_session() -> tuple[Response, int]:
     if record is None:
         raise NotFound(f"session {session_id} vanished while starting")
     view = record.to_api()
-    response = jsonify({key: view[key] for key in ("sessionId", "createdAt", "expiresAt", "worker", "status")})
+    response = jsonify({key: view[key] for key in ("sessionId", "createdAt", "expiresAt", "worker", "status",
+                                                   "isolation")})
     response.headers["Location"] = f"/api/v1/sessions/{session_id}"
     return response, 201
 
 
 def _audit_creation(services: Services, session_id: str, variables: dict[str, Any],
-                    packages: list[str]) -> dict[str, str | None]:
+                    packages: list[str], isolation: str) -> dict[str, str | None]:
     """Audit this session create with its outcome once the response is made (created or refused, whatever
     raised): variables by name and size only. Returns where the route notes the worker it chose."""
     noted: dict[str, str | None] = {"worker": None}
@@ -125,7 +137,7 @@ def _audit_creation(services: Services, session_id: str, variables: dict[str, An
     def _record(response: Response) -> Response:
         record = session_audit.creation_record(session_id, tenant=tenant, key_id=key_id, at_ms=now_ms(),
                                                http_status=response.status_code, worker=noted["worker"],
-                                               variables=variables, packages=packages)
+                                               variables=variables, packages=packages, isolation=isolation)
         try:
             session_audit.append(services.redis, record, maxlen=services.settings.audit_stream_maxlen)
         except redis.RedisError:
@@ -193,7 +205,8 @@ def delete_session(session_id: str) -> tuple[str, int]:
     try:  # after the sandbox is on its way out: a failed audit write must not keep it running
         session_audit.append(services.redis, session_audit.deletion_record(
             session_id, tenant=record.tenant, key_id=current_key_id(), at_ms=now_ms(), worker=record.worker,
-            previous_status=record.status.value), maxlen=services.settings.audit_stream_maxlen)
+            previous_status=record.status.value, isolation=record.isolation),
+            maxlen=services.settings.audit_stream_maxlen)
     except redis.RedisError:
         log.exception("session %s: its deletion's audit record could not be written", session_id)
     return "", 204

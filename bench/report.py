@@ -38,6 +38,18 @@ def figure(report: dict[str, Any], scenario: str, key: str, run: str = "run1") -
     return float(value) if isinstance(value, int | float) else None
 
 
+def mean_figure(runs: dict[str, Any], key: str) -> float | None:
+    """The mean of a figure over a scenario's runs; key may be dotted ("cpu.service_ms")."""
+    values = []
+    for figures in runs.values():
+        value: Any = figures
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            values.append(float(value))
+    return sum(values) / len(values) if values else None
+
+
 def previous_report(directory: Path, current: Path) -> tuple[Path, dict[str, Any]] | None:
     earlier = sorted(path for path in directory.glob("*.json") if path.name < current.name)
     return (earlier[-1], json.loads(earlier[-1].read_text())) if earlier else None

@@ -209,7 +209,8 @@ class Bench:
 
     # ---------------------------------------------------------------- capacity
 
-    def idle_sessions(self, count: int, *, pool_size: int) -> dict[str, Any]:
+    def idle_sessions(self, count: int, *, pool_size: int, tier_label: str | None = None,
+                      worker_prefix: str = "") -> dict[str, Any]:
         """Create `count` idle sessions (x = 1 in each), check every one answers print(1), report host memory
         per session and the time it took; all deleted afterwards."""
         self.wait_for_spare(pool_size)
@@ -223,7 +224,7 @@ class Bench:
             create_s = time.perf_counter() - started
             self.wait_for_spare(pool_size, timeout_s=300)
             after = mem_available_bytes()
-            cgroups = session_container_memory()
+            cgroups = session_container_memory(tier_label=tier_label, worker_prefix=worker_prefix)
             answering = sum(1 for session_id in created
                             if self.post("/execute", {**PRINT, "sessionId": session_id}).json().get("stdout")
                             == "1\n")
@@ -235,12 +236,17 @@ class Bench:
                 **cgroups}
 
 
-def session_container_memory(cgroup_root: Path = Path("/sys/fs/cgroup/memory/docker")) -> dict[str, float]:
-    """Mean memory of the session sandboxes from their cgroups (v1): charged usage, and anonymous rss."""
+def session_container_memory(cgroup_root: Path = Path("/sys/fs/cgroup/memory/docker"), *,
+                             tier_label: str | None = None, worker_prefix: str = "") -> dict[str, float]:
+    """Mean memory of the session sandboxes (of one tier: its penny.tier label; of the workers named
+    worker_prefix...: this bench's, not another stack's on the same Docker) from their cgroups (v1): charged
+    usage, and anonymous rss."""
     import docker
 
     client = docker.from_env(timeout=60)
-    ids = [c.id for c in client.containers.list(sparse=True, filters={"label": "penny.mode=session"})]
+    labels = ["penny.mode=session", *([f"penny.tier={tier_label}"] if tier_label else [])]
+    ids = [c.id for c in client.containers.list(sparse=True, filters={"label": labels})
+           if (c.attrs.get("Labels") or {}).get("penny.worker", "").startswith(worker_prefix)]
     usage, rss = [], []
     for container_id in ids:
         folder = cgroup_root / container_id

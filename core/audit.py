@@ -101,6 +101,7 @@ def final_suffix(result: ExecutionResult, finished_ms: int, *, by_service: bool 
         "errorType": error_type,  # a known name or UserDefinedError (core.error_types)
         "userErrorType": user_error_type,
         "violation": violation,
+        "isolation": result.isolation,  # the tier whose sandbox ran it (None: no sandbox did)
     })
 
 

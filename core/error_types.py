@@ -25,8 +25,9 @@ RUNTIME_ERROR_TYPES = frozenset({"FilesystemPolicyError", "PolicyViolationError"
 # Failures the worker or the service name themselves (workers.sandbox.failure_done, workers.runner,
 # core.jobs, core.sessions): accepted only from them, never from what a sandbox reported.
 SERVICE_ERROR_TYPES = frozenset({
-    "Cancelled", "DeadlineExceeded", "InternalError", "InvalidSandboxMessage", "PackageInstallError",
-    "SandboxError", "SandboxUnavailable", "SessionGone", "SessionLost", "Unavailable", "WorkerLost",
+    "Cancelled", "DeadlineExceeded", "InternalError", "InvalidSandboxMessage", "IsolationUnavailable",
+    "PackageInstallError", "SandboxError", "SandboxUnavailable", "SessionGone", "SessionLost", "Unavailable",
+    "WorkerLost",
 })
 KNOWN_ERROR_TYPES = BUILTIN_ERROR_TYPES | RUNTIME_ERROR_TYPES | SERVICE_ERROR_TYPES
 _FROM_SANDBOX = BUILTIN_ERROR_TYPES | RUNTIME_ERROR_TYPES

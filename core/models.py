@@ -80,6 +80,9 @@ class ExecutionRequest:
     session_op: dict[str, Any] | None = None
     files: tuple[dict[str, Any], ...] = ()  # [{path, content (base64)}] written to /workspace before the code
     output_files: tuple[str, ...] = ()  # globs of /workspace files returned with the result
+    # The isolation tier (core.isolation.Tier value) the API chose from the tenant (a session's job: the
+    # session's). A worker runs it only on a sandbox of that tier, never another.
+    isolation: str = "runc"
 
     @property
     def is_execution(self) -> bool:
@@ -133,6 +136,9 @@ class ExecutionResult:
     packages: dict[str, Any] | None = None  # {installed: [{name, version}], failed: [{name, reason}]}
     findings: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)  # outputFiles' matches: [{path, size, content}]
+    # The tier of the sandbox that ran it (set by the worker from the pool it took it from); None when no
+    # sandbox ran it (cancelled while queued, refused, its worker lost before it started).
+    isolation: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase JSON object the API returns."""
@@ -161,6 +167,7 @@ class ExecutionResult:
             "packages": self.packages,
             "findings": self.findings,
             "files": self.files,
+            "isolation": self.isolation,
         }
 
     @classmethod
@@ -192,4 +199,5 @@ class ExecutionResult:
             packages=data.get("packages"),
             findings=list(data.get("findings") or []),
             files=list(data.get("files") or []),
+            isolation=data.get("isolation"),
         )

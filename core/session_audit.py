@@ -28,20 +28,22 @@ def variable_sizes(variables: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def creation_record(session_id: str, *, tenant: str, key_id: str | None, at_ms: int, http_status: int,
-                    worker: str | None, variables: Mapping[str, Any], packages: Sequence[str]) -> dict[str, Any]:
-    """The record of one POST /sessions, whatever its outcome (http_status 201: created)."""
+                    worker: str | None, variables: Mapping[str, Any], packages: Sequence[str],
+                    isolation: str = "runc") -> dict[str, Any]:
+    """The record of one POST /sessions, whatever its outcome (http_status 201: created); isolation is the
+    tier its sandbox was (or would have been) taken from."""
     return {"jobId": None, "kind": "session_create", "sessionId": session_id, "tenant": tenant, "keyId": key_id,
             "status": "created" if http_status == 201 else "refused", "httpStatus": http_status,
             "worker": worker, "at": iso_time(at_ms), "atMs": at_ms,
-            "variables": variable_sizes(variables), "packages": list(packages)}
+            "variables": variable_sizes(variables), "packages": list(packages), "isolation": isolation}
 
 
 def deletion_record(session_id: str, *, tenant: str, key_id: str | None, at_ms: int, worker: str,
-                    previous_status: str) -> dict[str, Any]:
-    """The record of one DELETE /sessions/{id} that deleted the session."""
+                    previous_status: str, isolation: str = "runc") -> dict[str, Any]:
+    """The record of one DELETE /sessions/{id} that deleted the session (of tier isolation)."""
     return {"jobId": None, "kind": "session_delete", "sessionId": session_id, "tenant": tenant, "keyId": key_id,
             "status": "deleted", "previousStatus": previous_status, "worker": worker, "at": iso_time(at_ms),
-            "atMs": at_ms}
+            "atMs": at_ms, "isolation": isolation}
 
 
 def append(client: redis.Redis, record: Mapping[str, Any], *, maxlen: int) -> None:

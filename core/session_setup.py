@@ -22,18 +22,21 @@ SETUP_TTL_S = 120
 
 @dataclass(frozen=True)
 class SessionSetup:
-    """A session's initial variables (JSON values by name) and the package specs to install first."""
+    """A session's initial variables (JSON values by name), the package specs to install first, and the
+    isolation tier (core.isolation.Tier value) whose session pool its sandbox must come from."""
 
     variables: dict[str, Any] = field(default_factory=dict)
     packages: list[str] = field(default_factory=list)
+    isolation: str = "runc"
 
     def to_json(self) -> str:
-        return json.dumps({"variables": self.variables, "packages": self.packages})
+        return json.dumps({"variables": self.variables, "packages": self.packages, "isolation": self.isolation})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SessionSetup:
         data = json.loads(text)
-        return cls(variables=dict(data.get("variables") or {}), packages=list(data.get("packages") or []))
+        return cls(variables=dict(data.get("variables") or {}), packages=list(data.get("packages") or []),
+                   isolation=str(data.get("isolation") or "runc"))
 
 
 class SessionSetups:

@@ -35,6 +35,7 @@ class SessionRecord:
     resources: dict[str, Any]
     idle_timeout_ms: int
     packages: tuple[str, ...] = ()  # "name==version" of what was installed into the session
+    isolation: str = "runc"  # the tier (core.isolation.Tier value) of the session's sandbox
 
     @property
     def expires_ms(self) -> int:
@@ -53,6 +54,7 @@ class SessionRecord:
             "packages": list(self.packages),
             "resources": self.resources or {"memoryBytes": None, "cpuPercent": None, "diskBytes": None},
             "worker": self.worker,
+            "isolation": self.isolation,
         }
 
 
@@ -72,7 +74,8 @@ return 1
 """
 
 # KEYS: session, worker's sessions, tenant's sessions, sessions-created counter. ARGV: max_sessions,
-# session_id, tenant, worker, status, now_ms, idle_timeout_ms, max_tenant_sessions, session key prefix.
+# session_id, tenant, worker, status, now_ms, idle_timeout_ms, max_tenant_sessions, session key prefix,
+# isolation tier.
 # Returns 1; 0 if the worker is full; -1 if the tenant already has max_tenant_sessions live (or starting).
 _RESERVE = """
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
@@ -84,7 +87,7 @@ end
 if live >= tonumber(ARGV[8]) then return -1 end
 redis.call('HSET', KEYS[1], 'tenant', ARGV[3], 'worker', ARGV[4], 'status', ARGV[5], 'created_ms', ARGV[6],
            'last_used_ms', ARGV[6], 'execution_count', 0, 'variables', '{}', 'resources', '{}',
-           'idle_timeout_ms', ARGV[7])
+           'idle_timeout_ms', ARGV[7], 'isolation', ARGV[10])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('INCR', KEYS[4])
@@ -173,15 +176,15 @@ class SessionStore:
         self._interrupt_target = client.register_script(_INTERRUPT_TARGET)
 
     def reserve(self, session_id: str, *, tenant: str, worker: str, max_sessions: int,
-                idle_timeout_ms: int, max_tenant_sessions: int = 1 << 30) -> Reservation:
-        """Record a session starting on `worker` unless the worker already owns max_sessions or the tenant
-        has max_tenant_sessions live ones."""
+                idle_timeout_ms: int, max_tenant_sessions: int = 1 << 30, isolation: str = "runc") -> Reservation:
+        """Record a session of tier `isolation` starting on `worker` unless the worker already owns
+        max_sessions or the tenant has max_tenant_sessions live ones."""
         created = now_ms()
         answer = int(cast(int, self._reserve(
             keys=[keys.session_key(session_id), keys.worker_sessions_key(worker), keys.tenant_sessions_key(tenant),
                   keys.SESSIONS_CREATED],
             args=[max_sessions, session_id, tenant, worker, SessionStatus.STARTING.value, created, idle_timeout_ms,
-                  max_tenant_sessions, keys.session_key("")],
+                  max_tenant_sessions, keys.session_key(""), isolation],
         )))
         return {1: Reservation.RESERVED, 0: Reservation.WORKER_FULL}.get(answer, Reservation.TENANT_FULL)
 
@@ -209,6 +212,7 @@ class SessionStore:
             variables=json.loads(raw["variables"]), resources=json.loads(raw["resources"]),
             idle_timeout_ms=int(raw["idle_timeout_ms"]),
             packages=tuple(json.loads(raw.get("packages", "[]"))),
+            isolation=raw.get("isolation", "runc"),
         )
 
     def set_status(self, session_id: str, status: SessionStatus) -> None:

@@ -269,6 +269,10 @@ class Settings:
     # start when Docker lacks a tier's runtime.
     sandbox_runtime: str = "runc"
     tenant_isolation: tuple[tuple[str, str], ...] = ()
+    # The gVisor tier's warm pools per host (0: POOL_SIZE and SESSION_POOL_SIZE, as every tier): a gVisor
+    # sandbox is slower to start and fork, so a cluster with few untrusted tenants keeps fewer of them warm.
+    gvisor_pool_size: int = 0
+    gvisor_session_pool_size: int = 0
     enable_networking: bool = False
     # ENABLE_NETWORKING=true: the egress-only Docker network the sandboxes join (workers.egress). Its name
     # also names the host's bridge interface, hence at most 15 characters.
@@ -365,6 +369,8 @@ class Settings:
             "docker_image": _str,
             "sandbox_runtime": _runtime,
             "tenant_isolation": _isolation,
+            "gvisor_pool_size": lambda n, r: _int(n, r, minimum=1),
+            "gvisor_session_pool_size": lambda n, r: _int(n, r, minimum=1),
             "enable_networking": _bool,
             "egress_network": _interface_name,
             "egress_subnet": _ipv4_subnet,
@@ -452,6 +458,16 @@ class Settings:
         """Every tier these settings name (the default first): the tiers each worker host serves."""
         named = [self.default_tier, *(self.tier_of(tenant) for tenant, _ in self.tenant_isolation)]
         return tuple(dict.fromkeys(named))
+
+    def pool_size_of(self, tier: Tier) -> int:
+        """Warm stateless sandboxes per host of tier (its job concurrency)."""
+        return self.gvisor_pool_size if tier is Tier.GVISOR and self.gvisor_pool_size else self.pool_size
+
+    def session_pool_size_of(self, tier: Tier) -> int:
+        """The floor of tier's demand-following session pool per host."""
+        if tier is Tier.GVISOR and self.gvisor_session_pool_size:
+            return self.gvisor_session_pool_size
+        return self.session_pool_size
 
     @property
     def api_open(self) -> bool:

@@ -161,6 +161,11 @@ class AsyncSession:
     def __repr__(self) -> str:
         return f"AsyncSession({self.id!r})"
 
+    @property
+    def isolation(self) -> str | None:
+        """The isolation tier of the session's sandbox ("runc" or "gvisor"), as its creation answered."""
+        return self.created.isolation
+
     async def run(self, code: str, *, timeout_ms: int | None = None, variables: Mapping[str, Any] | None = None,
                   packages: Sequence[str] | None = None, strict: bool | None = None,
                   plot_formats: Sequence[str] | None = None) -> ExecutionResult:

@@ -51,6 +51,10 @@ def int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
@@ -196,7 +200,8 @@ class ExecutionResult:
 
     `displays` are the `display(obj)` calls that gave no image (images are `plots`); `notes` say what the
     service dropped (a plot over its size bound, a value's rich representation); `packages` is the install
-    report of a run that asked for packages (None otherwise); `findings` are the policy check's.
+    report of a run that asked for packages (None otherwise); `findings` are the policy check's. `isolation`
+    is the tier whose sandbox ran it: "runc" (the host's kernel) or "gvisor" (gVisor's); None if none did.
     """
 
     job_id: str
@@ -217,6 +222,7 @@ class ExecutionResult:
     packages: InstallReport | None = None
     findings: tuple[Issue, ...] = ()
     files: tuple[OutputFile, ...] = ()  # what its outputFiles matched (path and bytes)
+    isolation: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -240,6 +246,7 @@ class ExecutionResult:
             packages=InstallReport.from_api(data["packages"]) if isinstance(data.get("packages"), dict) else None,
             findings=_issues(data.get("findings")),
             files=output_files(data),
+            isolation=_str_or_none(data.get("isolation")),
             raw=dict(data),
         )
 
@@ -261,11 +268,13 @@ class JobInfo:
     status: JobStatus
     worker: str | None = None
     result: ExecutionResult | None = None
+    isolation: str | None = None  # the result's tier once it ended
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> JobInfo:
         return cls(job_id=str(data["jobId"]), status=JobStatus(data["status"]), worker=data.get("worker"),
-                   result=ExecutionResult.from_api(data["result"]) if data.get("result") else None)
+                   result=ExecutionResult.from_api(data["result"]) if data.get("result") else None,
+                   isolation=_str_or_none(data.get("isolation")))
 
 
 @dataclass(frozen=True)
@@ -297,6 +306,7 @@ class SessionInfo:
     variables: Mapping[str, Variable] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)
+    isolation: str | None = None  # the tier of its sandbox: "runc" or "gvisor"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -312,6 +322,7 @@ class SessionInfo:
             variables=_variables(data.get("variables")),
             packages=tuple(str(p) for p in data.get("packages") or ()),
             resources=Resources.from_api(data.get("resources") or {}),
+            isolation=_str_or_none(data.get("isolation")),
             raw=dict(data),
         )
 

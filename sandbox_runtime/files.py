@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sandbox_runtime import protocol
+from sandbox_runtime.nofollow import open_directory
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -61,7 +62,7 @@ def _open_dir(parent: int, name: str, *, create: bool = False) -> int:
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, 0o755, dir_fd=parent)
     try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        return open_directory(name, parent, _DIR_FLAGS)
     except FileNotFoundError:
         raise FileRefused("not_found", f"no directory {name!r}") from None
     except OSError as exc:

@@ -46,6 +46,12 @@ equality is tested on the low 32 bits (a caller cannot dodge ``kill(1)`` by sett
 architecture (x86_64) is in the filter; a call through another ABI (i386 ``int 0x80``, x32) kills the kernel
 (SIGSYS), which the supervisor reports as a policy violation.
 
+Under gVisor (mode ``refuse``, which the worker sets for that tier): gVisor's Sentry implements seccomp for
+the application itself, at libseccomp API level 2: no SECCOMP_RET_USER_NOTIF and no KILL_PROCESS. There every
+``report`` rule refuses with EPERM like a ``refuse`` rule (same rules, same arguments, same answer to the
+caller) but records no ``policy_violation``; a call through another ABI kills the calling thread (gVisor runs
+no 32-bit system calls on x86_64 anyway). What is lost is the record, not the refusal.
+
 Cost: the filter is built and loaded once per kernel, right after the fork (see ``install``).
 """
 
@@ -67,10 +73,14 @@ from typing import Any
 CHANNEL_FDS = (3, 4)
 U32 = 0xFFFF_FFFF
 # PENNY_SECCOMP: "required" (the image sets it; also the default when the runtime is PID 1, i.e. in a
-# container): a kernel that cannot load the filter exits before running anything. "off": no filter (the
-# runtime run on a host, as the unit tests do).
+# container): a kernel that cannot load the filter exits before running anything. "refuse": required, with
+# every report rule refusing without a report (gVisor, which has no seccomp user notification; the worker
+# sets it for that tier only). "off": no filter (the runtime run on a host, as the unit tests do).
 MODE_ENV = "PENNY_SECCOMP"
+MODES = ("required", "refuse", "off")
 NOTIFY_TAG = b"seccomp-listener"
+# Sent instead of a listener when the filter is loaded without one (mode "refuse").
+NO_LISTENER_TAG = b"no-listener"
 # Where Debian's python3-seccomp puts the binding. Loaded from this file, never by `import seccomp`: the
 # sandbox's sys.path also holds user-installed packages, and one named `seccomp` must not replace it.
 BINDING_DIR = "/usr/lib/python3/dist-packages"
@@ -185,11 +195,12 @@ def verdict(syscall: str, args: Sequence[int] = (0, 0, 0, 0, 0, 0)) -> Action | 
 
 
 def mode(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
-    """'required' or 'off' (see MODE_ENV); in a container the runtime is PID 1 and the filter is required."""
+    """'required', 'refuse' or 'off' (see MODE_ENV); in a container the runtime is PID 1 and the filter is
+    required."""
     env = os.environ if environ is None else environ
     value = env.get(MODE_ENV) or ("required" if os.getpid() == 1 else "off")
-    if value not in ("required", "off"):
-        raise ValueError(f"{MODE_ENV} must be 'required' or 'off', got {value!r}")
+    if value not in MODES:
+        raise ValueError(f"{MODE_ENV} must be one of {', '.join(MODES)}, got {value!r}")
     return value
 
 
@@ -206,13 +217,17 @@ def binding() -> Any:
     return module
 
 
-def build(seccomp: Any, rules: Sequence[Rule] = RULES) -> Any:
-    """A libseccomp SyscallFilter (native architecture only; any other ABI kills the process)."""
-    actions = {Action.REPORT: seccomp.NOTIFY, Action.REFUSE: seccomp.ERRNO(errno.EPERM),
+def build(seccomp: Any, rules: Sequence[Rule] = RULES, *, notify: bool = True) -> Any:
+    """A libseccomp SyscallFilter (native architecture only; any other ABI kills the process).
+
+    notify False (mode 'refuse', gVisor): report rules refuse with EPERM and another ABI kills the thread.
+    """
+    refuse = seccomp.ERRNO(errno.EPERM)
+    actions = {Action.REPORT: seccomp.NOTIFY if notify else refuse, Action.REFUSE: refuse,
                Action.ENOSYS: seccomp.ERRNO(errno.ENOSYS)}
     ops = {"eq32": seccomp.MASKED_EQ, "lt": seccomp.LT, "gt": seccomp.GT}
     syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
-    syscall_filter.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
+    syscall_filter.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS if notify else seccomp.KILL)
     for rule in rules:
         args = []
         for test in rule.when:
@@ -226,8 +241,8 @@ def build(seccomp: Any, rules: Sequence[Rule] = RULES) -> Any:
 
 
 @functools.cache
-def _built() -> Any:
-    return build(binding())
+def _built(notify: bool = True) -> Any:
+    return build(binding(), notify=notify)
 
 
 def prebuild() -> None:
@@ -235,8 +250,8 @@ def prebuild() -> None:
     millisecond less per kernel); nothing happens where the filter is off or cannot be built (a kernel
     that needs it then fails as it would have)."""
     try:
-        if mode() == "required":
-            _built()
+        if mode() != "off":
+            _built(mode() == "required")
     except (ImportError, ValueError, OSError):
         pass
 
@@ -244,18 +259,23 @@ def prebuild() -> None:
 def install(channel: socket.socket | None) -> None:
     """In the new kernel, before any user code: load the filter and hand its listener to the supervisor.
 
-    Sends one message on ``channel``: NOTIFY_TAG with the listener fd, or b"off" without a filter (mode
-    'off'). The kernel keeps no copy of the listener (whoever holds it can answer the notifications). When
-    the mode is 'required' and the filter cannot be loaded, this raises and the kernel exits unused.
+    Sends one message on ``channel``: NOTIFY_TAG with the listener fd, NO_LISTENER_TAG with a filter that
+    reports nothing (mode 'refuse'), or b"off" without a filter (mode 'off'). The kernel keeps no copy of the
+    listener (whoever holds it can answer the notifications). When the mode is 'required' or 'refuse' and the
+    filter cannot be loaded, this raises and the kernel exits unused.
     """
     if channel is None:
         return
     try:
-        if mode() == "off":
+        current = mode()
+        if current == "off":
             channel.sendall(b"off")
             return
-        syscall_filter = _built()
+        syscall_filter = _built(current == "required")
         syscall_filter.load()
+        if current == "refuse":
+            channel.sendall(NO_LISTENER_TAG)
+            return
         listener = syscall_filter.get_notify_fd()
         try:
             socket.send_fds(channel, [NOTIFY_TAG], [listener])

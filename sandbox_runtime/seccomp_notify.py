@@ -22,7 +22,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from sandbox_runtime.seccomp_filter import NOTIFY_TAG, binding
+from sandbox_runtime.seccomp_filter import NO_LISTENER_TAG, NOTIFY_TAG, binding
 
 # struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data {int nr; u32 arch; u64 ip;
 # u64 args[6];}} and struct seccomp_notif_resp {u64 id; s64 val; s32 error; u32 flags} (linux/seccomp.h).
@@ -113,7 +113,8 @@ def channel() -> tuple[socket.socket, socket.socket]:
 
 
 def receive(supervisor_end: socket.socket) -> Listener | None:
-    """Wait for the new kernel's listener (None: the kernel runs without a filter, mode 'off').
+    """Wait for the new kernel's listener (None: the kernel runs without a filter, mode 'off', or with one
+    that reports nothing, mode 'refuse').
 
     Raises HandoffError when the kernel closed the channel without sending one (it could not load a
     required filter and exits without running anything).
@@ -128,6 +129,6 @@ def receive(supervisor_end: socket.socket) -> Listener | None:
         return Listener(fds[0])
     for fd in fds:
         os.close(fd)
-    if message == b"off" and not fds:
+    if message in (b"off", NO_LISTENER_TAG) and not fds:
         return None
     raise HandoffError("the kernel could not install its seccomp filter")

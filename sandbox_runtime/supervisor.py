@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from sandbox_runtime import cleanup, decoding, guard, kernel, protocol, seccomp_filter, seccomp_notify
+from sandbox_runtime import child_exit, cleanup, decoding, guard, kernel, protocol, seccomp_filter, seccomp_notify
 from sandbox_runtime.light_parent import LightParent
 
 Emit = Callable[[protocol.Event], None]
@@ -69,7 +69,8 @@ class Kernel:
     """A forked kernel process and our ends of its pipes."""
 
     pid: int
-    pidfd: int
+    exit_fd: int  # readable when the kernel exited (child_exit.watch)
+    owns_exit_fd: bool
     request_w: int
     result_r: int
     stdout_r: int
@@ -92,7 +93,8 @@ class Kernel:
             os.kill(self.pid, signal.SIGKILL)  # no filter, no kernel: the run reports its death
 
     def close(self) -> None:
-        for fd in (self.pidfd, self.request_w, self.result_r, self.stdout_r, self.stderr_r):
+        owned = (self.exit_fd,) if self.owns_exit_fd else ()
+        for fd in (*owned, self.request_w, self.result_r, self.stdout_r, self.stderr_r):
             try:
                 os.close(fd)
             except OSError:
@@ -108,6 +110,7 @@ def _kernel_child(fds: list[int]) -> NoReturn:
     result, stdout and stderr write ends and the seccomp hand-off socket. Never returns."""
     request_r, result_w, stdout_w, stderr_w, handoff_fd = fds
     try:
+        child_exit.forget_in_child()
         os.setpgid(0, 0)  # kill(0, sig) from user code reaches the kernel's own processes only
         prctl(_PR_SET_DUMPABLE, 1)  # its own /proc entries stay usable by the user's code
         kernel.setup_child_fds(request_r, result_w, stdout_w, stderr_w, keep=handoff_fd)
@@ -135,7 +138,7 @@ def spawn_kernel(light: LightParent | None = None) -> Kernel:
     for fd in (request_r, result_w, stdout_w, stderr_w):
         os.close(fd)
     kernel_end.close()
-    return Kernel(pid, os.pidfd_open(pid), request_w, result_r, stdout_r, stderr_r, handoff, parent=parent)
+    return Kernel(pid, *child_exit.watch(pid), request_w, result_r, stdout_r, stderr_r, handoff, parent=parent)
 
 
 class OutputRelay:
@@ -311,7 +314,7 @@ class Supervisor:
         protocol.write_message(k.request_w, request)
 
         selector = selectors.DefaultSelector()
-        for fd in (k.stdout_r, k.stderr_r, k.result_r, k.pidfd, control.fd):
+        for fd in (k.stdout_r, k.stderr_r, k.result_r, k.exit_fd, control.fd):
             selector.register(fd, selectors.EVENT_READ)
         if k.listener is not None and not k.listener.closed:
             selector.register(k.listener.fd, selectors.EVENT_READ)
@@ -371,10 +374,12 @@ class Supervisor:
                             stop("error")
                         elif results.closed:
                             selector.unregister(fd)
-                    elif fd == k.pidfd:
-                        _, run.wait_status = os.waitpid(k.pid, 0)
-                        k.reaped = True
-                        if os.WIFSIGNALED(run.wait_status) and os.WTERMSIG(run.wait_status) == signal.SIGSYS:
+                    elif fd == k.exit_fd:
+                        status = child_exit.exited(k.pid, fd)
+                        if status is None:
+                            continue  # another child (the SIGCHLD pipe stands for all of them)
+                        run.wait_status, k.reaped = status, True
+                        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS:
                             self._note_violation(seccomp_notify.KILLED)  # a call through another ABI
                     elif k.listener is not None and fd == k.listener.fd:
                         if not self._refuse_syscalls(k.listener):

@@ -16,6 +16,8 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sandbox_runtime.nofollow import open_directory
+
 OPEN_DIRS_MAX = 64
 WIPE_PASSES_MAX = 3
 REPORTED_MAX = 20
@@ -63,11 +65,11 @@ def _open_dir(name: str, dir_fd: int | None) -> tuple[int, os.stat_result]:
     """Open a directory without following a symlink; one the user made unreadable or unwritable is given
     its owner's rights back (we run as the user: we own it)."""
     try:
-        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        fd = open_directory(name, dir_fd, _DIR_FLAGS)
     except PermissionError:
         # O_PATH needs no permission on the directory itself; chmod and reopen through /proc/self/fd reach
         # exactly the inode just opened, a directory, never a symlink's target.
-        path_fd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        path_fd = open_directory(name, dir_fd, os.O_PATH | os.O_CLOEXEC)
         try:
             os.chmod(f"/proc/self/fd/{path_fd}", 0o700)
             fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

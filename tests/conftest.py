@@ -21,3 +21,8 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--tiers", default="runc,gvisor",
+                     help="isolation tiers the tests marked `tiers` run on, comma-separated (runc, gvisor)")

@@ -57,9 +57,10 @@ class Container(Protocol):
 
 
 class SandboxBackend(Protocol):
-    """Starts sandboxes for a pool: start(pool_id, session=...) returns one that answered `ready`."""
+    """Starts sandboxes for a pool: start(pool_id, session=...) returns one that answered `ready`; tier None is
+    the settings' default tier (SANDBOX_RUNTIME)."""
 
-    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox: ...
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier | None = None) -> Sandbox: ...
 
 
 def limits_of(settings: Settings) -> protocol.Limits:
@@ -95,9 +96,9 @@ class DockerBackend:
         self._client = client
         self._settings = settings
 
-    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox:
-        """Create, attach and start a container of tier's runtime, then wait for its runtime's `ready` (cold
-        start)."""
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier | None = None) -> Sandbox:
+        """Create, attach and start a container of tier's runtime (None: SANDBOX_RUNTIME's), then wait for its
+        runtime's `ready` (cold start)."""
         from workers.sandbox import Sandbox
 
         settings = self._settings
@@ -108,7 +109,7 @@ class DockerBackend:
         limits = limits_of(settings)
         try:
             config = sandbox_container_config(settings, labels=labels, site_dir=str(site_dir), session=session,
-                                              tier=tier)
+                                              tier=tier or settings.default_tier)
             container = masking.create_container(self._client, config)  # figures of earlier jobs hidden
             raw = self._client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
                                                                        "stream": 1})

@@ -113,9 +113,10 @@ class FakeBackend:
         self._behaviour_for = behaviour_for
         self._counter = itertools.count()
         self.started: list[Sandbox] = []
+        self.tier_of: dict[str, Tier] = {}  # container id -> the tier it was started for
         self.fail_start: Exception | None = None
 
-    def start(self, pool_id: str, *, session: bool = False, tier: Tier = Tier.RUNC) -> Sandbox:
+    def start(self, pool_id: str, *, session: bool = False, tier: Tier | None = None) -> Sandbox:
         if self.fail_start is not None:
             raise self.fail_start
         index = next(self._counter)
@@ -127,4 +128,5 @@ class FakeBackend:
                                                   packages={"numpy": "2.0.0"})))
         sandbox = Sandbox(FakeContainer(f"fake{index:08d}{pool_id}"), channel, site_dir, limits=self._limits)
         self.started.append(sandbox.await_ready(1.0))
+        self.tier_of[sandbox.container_id] = tier or Tier.RUNC
         return sandbox

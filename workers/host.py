@@ -1,7 +1,11 @@
 """WorkerHost: everything one worker host runs besides Celery itself.
 
-The warm pool, the job runner, and two background threads: the heartbeat (which also reaps jobs of
+The warm pools, the job runner, and two background threads: the heartbeat (which also reaps jobs of
 dead workers and sweeps the queue, core.queue_sweep) and the cancel listener.
+
+One stateless pool (fixed size) and one session pool (following demand) per isolation tier the settings
+name (core.isolation): a runc-only cluster has one of each, as before. The fair queue and the Celery queue
+are shared: every host serves every tier.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from redis.retry import Retry
 from core import keys
 from core.errors import ConfigError
 from core.fair_queue import FairQueue
+from core.isolation import Tier
 from core.jobs import JobStore
 from core.policies import PackagePolicy
 from core.queue_sweep import QueueSweep
@@ -40,7 +45,7 @@ from workers.hardening import LABEL_SANDBOX, LABEL_WORKER
 from workers.incarnation import new_incarnation, reap_previous
 from workers.metrics import WorkerMetrics
 from workers.packages import PackageInstaller
-from workers.pool import SandboxPool
+from workers.pool import PoolStats, SandboxPool
 from workers.pool_demand import DemandTracker
 from workers.probe import start_probe
 from workers.runner import JobRunner
@@ -76,26 +81,19 @@ class WorkerHost:
         self.fair_queue = FairQueue(self._redis)
         self.queue_sweep = QueueSweep(self._redis, self.store)
         self._setups = SessionSetups(self._redis)
-        self.pool = SandboxPool(self._start_sandbox, size=settings.pool_size,
-                                max_jobs=settings.container_max_jobs)
-        # Sessions come in bursts: their pool follows demand between SESSION_POOL_SIZE and
-        # SESSION_POOL_MAX_SIZE, never past the sessions this host may still open.
-        self.session_pool = SandboxPool(
-            self._start_session_sandbox, size=settings.session_pool_size, max_jobs=settings.container_max_jobs,
-            demand=DemandTracker(minimum=settings.session_pool_size,
-                                 maximum=max(settings.session_pool_size, settings.session_pool_max_size)),
-            ceiling=lambda: settings.max_sessions_per_host - self.session_manager.count())
+        self.pools = {tier: self._stateless_pool(tier) for tier in settings.tiers}
+        self.session_pools = {tier: self._session_pool(tier) for tier in settings.tiers}
         self.metrics = WorkerMetrics(settings.worker_name)
         self.installer = PackageInstaller(PackagePolicy.load(Path(settings.policy_dir)),
                                           Path(settings.wheel_cache_dir),
                                           install_timeout_ms=settings.package_install_timeout_ms)
         self._started_ms = int(time.time() * 1000)
         self.incarnation = new_incarnation()
-        self.runner = JobRunner(settings, self.store, self.pool, self.metrics, self.installer,
+        self.runner = JobRunner(settings, self.store, self.pools, self.metrics, self.installer,
                                 session_ops=SessionOps(settings, FileTransfers(
                                     self._redis, budget=settings.tenant_max_transfer_bytes)),
                                 incarnation=self.incarnation)
-        self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pool,
+        self.session_manager = SessionManager(settings, self._redis, self.sessions, self.session_pools,
                                               self.runner)
         self._samples: dict[str, resources.Sample] = {}
         self._beats = 0
@@ -105,11 +103,23 @@ class WorkerHost:
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def _start_sandbox(self, pool_id: str) -> Sandbox:
-        return self._announce_packages(self._backend.start(pool_id))
+    def _stateless_pool(self, tier: Tier) -> SandboxPool:
+        return SandboxPool(lambda pool_id: self._announce_packages(self._backend.start(pool_id, tier=tier)),
+                           size=self.settings.pool_size_of(tier), max_jobs=self.settings.container_max_jobs, tier=tier)
 
-    def _start_session_sandbox(self, pool_id: str) -> Sandbox:
-        return self._announce_packages(self._backend.start(pool_id, session=True))
+    def _session_pool(self, tier: Tier) -> SandboxPool:
+        """Sessions come in bursts: their pool follows demand between the tier's session pool size and
+        SESSION_POOL_MAX_SIZE, never past the sessions this host may still open (all tiers together)."""
+        settings = self.settings
+        floor = settings.session_pool_size_of(tier)
+        return SandboxPool(
+            lambda pool_id: self._announce_packages(self._backend.start(pool_id, session=True, tier=tier)),
+            size=floor, max_jobs=settings.container_max_jobs, tier=tier,
+            demand=DemandTracker(minimum=floor, maximum=max(floor, settings.session_pool_max_size)),
+            ceiling=lambda: settings.max_sessions_per_host - self.session_manager.count())
+
+    def _all_pools(self) -> list[SandboxPool]:
+        return [*self.pools.values(), *self.session_pools.values()]
 
     def _announce_packages(self, sandbox: Sandbox) -> Sandbox:
         """Publish the image's preinstalled libraries once (GET /packages shows them)."""
@@ -124,8 +134,10 @@ class WorkerHost:
         reap_previous(self.settings.worker_name, self.incarnation, started_ms=self._started_ms, jobs=self.store,
                       sessions=self.sessions)
         self.remove_leftover_containers()
-        self.pool.start()
-        self.session_pool.start(refill_threads=2)
+        for pool in self.pools.values():
+            pool.start()
+        for pool in self.session_pools.values():
+            pool.start(refill_threads=2)
         self._beat()
         if self.settings.worker_metrics_port:
             self._probe = start_probe(self.settings.worker_metrics_port, self.metrics.registry, self.is_alive)
@@ -140,7 +152,7 @@ class WorkerHost:
         if setup is None:
             self.session_manager.refuse(session_id, "the session's setup expired before its worker read it")
             return
-        self.session_manager.create(session_id, setup.variables, setup.packages)
+        self.session_manager.create(session_id, setup.variables, setup.packages, isolation=setup.isolation)
 
     def remove_leftover_containers(self) -> int:
         """Remove sandboxes a previous run of this worker left behind (after a crash)."""
@@ -161,10 +173,12 @@ class WorkerHost:
         return time.monotonic() - self._last_beat_ok < 3 * HEARTBEAT_INTERVAL_S + 2
 
     def _beat(self) -> None:
-        stats = self.pool.stats()
-        session_stats = self.session_pool.stats()
-        self.metrics.pools(stateless={"idle": stats.idle, "busy": stats.busy, "starting": stats.starting},
-                           session={"idle": session_stats.idle, "starting": session_stats.starting})
+        tiers: dict[str, dict[str, dict[str, int]]] = {}
+        for tier in self.pools:
+            stats, session_stats = self.pools[tier].stats(), self.session_pools[tier].stats()
+            tiers[tier.value] = {"pool": _figures(stats), "sessionPool": _figures(session_stats, busy=False)}
+            self.metrics.pools(tier.value, stateless=_figures(stats, size=False),
+                               session=_figures(session_stats, busy=False, size=False))
         self.metrics.sessions.set(self.session_manager.count())
         self.registry.beat(self.settings.worker_name, {
             "name": self.settings.worker_name,
@@ -172,12 +186,13 @@ class WorkerHost:
             "incarnation": self.incarnation,
             "startedMs": self._started_ms,
             "heartbeatMs": int(time.time() * 1000),
-            "pool": {"idle": stats.idle, "busy": stats.busy, "starting": stats.starting, "size": stats.size},
-            "sessionPool": {"idle": session_stats.idle, "starting": session_stats.starting,
-                            "size": session_stats.size},
+            # Every tier's pools together (what a runc-only cluster's hosts always reported), then each tier's.
+            "pool": _sum(figures["pool"] for figures in tiers.values()),
+            "sessionPool": _sum(figures["sessionPool"] for figures in tiers.values()),
+            "tiers": tiers,
             "sessions": self.session_manager.count(),
             "maxSessions": self.settings.max_sessions_per_host,
-            "poolError": self.pool.last_error or self.session_pool.last_error,
+            "poolError": next((pool.last_error for pool in self._all_pools() if pool.last_error), None),
         })
         self._last_beat_ok = time.monotonic()
 
@@ -198,7 +213,8 @@ class WorkerHost:
                     log.warning("session %s: its worker is gone; session lost", session_id)
                 self.queue_sweep.sweep(self.settings.worker_name, self._ring)
                 self.session_manager.maintain()
-                self.session_pool.maintain()
+                for pool in self.session_pools.values():
+                    pool.maintain()
                 self.registry.forget_silent(has_sessions=lambda name: self.sessions.count_of_worker(name) > 0)
                 self._beats += 1
                 if self._beats % RESOURCE_SAMPLE_EVERY == 0:
@@ -253,9 +269,24 @@ class WorkerHost:
             self.registry.leave(self.settings.worker_name)
         except redis.RedisError:
             pass
-        self.pool.close()
-        self.session_pool.close()
+        for pool in self._all_pools():
+            pool.close()
         if self._probe is not None:
             self._probe.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+def _figures(stats: PoolStats, *, busy: bool = True, size: bool = True) -> dict[str, int]:
+    """A pool's figures as the heartbeat and the metrics show them (a session pool has no busy sandboxes: a
+    session's leaves the pool)."""
+    figures = {"idle": stats.idle, **({"busy": stats.busy} if busy else {}), "starting": stats.starting}
+    return {**figures, "size": stats.size} if size else figures
+
+
+def _sum(pools: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for figures in pools:
+        for name, value in figures.items():
+            total[name] = total.get(name, 0) + value
+    return total

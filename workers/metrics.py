@@ -23,8 +23,8 @@ class WorkerMetrics:
                                   buckets=_LATENCY_BUCKETS_S, registry=self.registry).labels(**labels)
         self.queue_wait = Histogram("penny_queue_wait_seconds", "Time from acceptance to start", ["worker"],
                                     buckets=_LATENCY_BUCKETS_S, registry=self.registry).labels(**labels)
-        self.sandboxes = Gauge("penny_pool_sandboxes", "Sandboxes by pool and state",
-                               ["worker", "pool", "state"], registry=self.registry)
+        self.sandboxes = Gauge("penny_pool_sandboxes", "Sandboxes by isolation tier, pool and state",
+                               ["worker", "tier", "pool", "state"], registry=self.registry)
         self.sessions = Gauge("penny_sessions_active", "Live sessions on this host", ["worker"],
                               registry=self.registry).labels(**labels)
         self.sandbox_memory = Gauge("penny_sandbox_memory_bytes", "Memory in use by this host's session sandboxes",
@@ -39,8 +39,8 @@ class WorkerMetrics:
         self.duration.observe(duration_ms / 1000)
         self.queue_wait.observe(queued_ms / 1000)
 
-    def pools(self, **states: dict[str, int]) -> None:
-        """Set the pool gauges: pools(stateless={"idle": 3, ...}, session={...})."""
+    def pools(self, tier: str, **states: dict[str, int]) -> None:
+        """Set one tier's pool gauges: pools("runc", stateless={"idle": 3, ...}, session={...})."""
         for pool, figures in states.items():
             for state, value in figures.items():
-                self.sandboxes.labels(worker=self._worker, pool=pool, state=state).set(value)
+                self.sandboxes.labels(worker=self._worker, tier=tier, pool=pool, state=state).set(value)

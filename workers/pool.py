@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import psutil
 
 from core.errors import SandboxError
+from core.isolation import Tier
 from workers.pool_demand import DemandTracker
 from workers.sandbox import Sandbox
 
@@ -51,13 +52,16 @@ class PoolStats:
 class SandboxPool:
     """Keeps `size` sandboxes alive (or, with `demand`, as many as recent demand calls for); acquire() blocks
     until one is ready. `ceiling` (optional) bounds a demand-following pool, e.g. by the sessions the host may
-    still open."""
+    still open. `tier` is the isolation tier start_sandbox starts sandboxes of: what the results of the jobs
+    run on them report."""
 
     def __init__(self, start_sandbox: Callable[[str], Sandbox], *, size: int, max_jobs: int,
-                 demand: DemandTracker | None = None, ceiling: Callable[[], int] | None = None,
+                 tier: Tier = Tier.RUNC, demand: DemandTracker | None = None,
+                 ceiling: Callable[[], int] | None = None,
                  available_memory: Callable[[], int] = available_memory_bytes,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.pool_id = uuid.uuid4().hex[:12]
+        self.tier = tier
         self._start_sandbox = start_sandbox
         self._size = size
         self._max_jobs = max_jobs

@@ -1,16 +1,22 @@
-"""JobRunner: takes a job id, runs its request in a pooled sandbox, streams events, stores the result."""
+"""JobRunner: takes a job id, runs its request in a pooled sandbox, streams events, stores the result.
+
+A job runs only in the isolation tier its request names (core.isolation): a stateless job on a sandbox of
+that tier's pool, a session's job on its session's sandbox when that is of the same tier. A worker without
+the tier ends the job `error` (IsolationUnavailable) without running it: never on another tier.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
 from core.errors import SandboxError
+from core.isolation import Tier
 from core.jobs import ClaimedJob, JobStore, now_ms
 from core.kernel_parent import HEAVY, kernel_parent
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
@@ -72,20 +78,31 @@ class Outcome:
     files: list[dict[str, Any]] = field(default_factory=list)
     # Output events that arrived with the `done`: appended to the stream just before the result.
     last_events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
+    isolation: Tier | None = None  # the tier of the sandbox the job reached (None: none did)
+
+
+def tier_named(value: str) -> Tier | None:
+    """The Tier a request names, or None for a name no tier has."""
+    try:
+        return Tier(value)
+    except ValueError:
+        return None
 
 
 class JobRunner:
     """Runs jobs on this worker host; thread-safe (one call of run() per Celery thread)."""
 
-    def __init__(self, settings: Settings, store: JobStore, pool: SandboxPool, metrics: WorkerMetrics,
-                 installer: PackageInstaller, *, session_ops: SessionOps | None = None,
+    def __init__(self, settings: Settings, store: JobStore, pools: SandboxPool | Mapping[Tier, SandboxPool],
+                 metrics: WorkerMetrics, installer: PackageInstaller, *, session_ops: SessionOps | None = None,
                  incarnation: str = "") -> None:
+        """pools: the stateless pool of each tier this worker serves (one pool: its own tier only)."""
         self._settings = settings
         self._session_ops = session_ops
         self._store = store
         # Who this worker's claims name: its name and incarnation (workers.incarnation).
         self.claimant = store.claimant(settings.worker_name, incarnation=incarnation)
-        self._pool = pool
+        self._pools: dict[Tier, SandboxPool] = (
+            {pools.tier: pools} if isinstance(pools, SandboxPool) else dict(pools))
         self._metrics = metrics
         self._installer = installer
         self._active: dict[str, ActiveJob] = {}
@@ -100,7 +117,7 @@ class JobRunner:
         active.cancel()
         return True
 
-    def run(self, job_id: str, *, sandbox: Sandbox | None = None,
+    def run(self, job_id: str, *, sandbox: Sandbox | None = None, tier: Tier = Tier.RUNC,
             before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None = None
             ) -> ExecutionResult | None:
         """Claim job_id and run it (run_claimed); None if it was no longer queued. Workers take their jobs
@@ -109,15 +126,16 @@ class JobRunner:
         if claimed is None:
             return None
         request, created_ms = claimed
-        return self.run_claimed(ClaimedJob(job_id, request, created_ms), sandbox=sandbox,
+        return self.run_claimed(ClaimedJob(job_id, request, created_ms), sandbox=sandbox, tier=tier,
                                 before_finish=before_finish)
 
-    def run_claimed(self, job: ClaimedJob, *, sandbox: Sandbox | None = None,
+    def run_claimed(self, job: ClaimedJob, *, sandbox: Sandbox | None = None, tier: Tier = Tier.RUNC,
                     before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None = None
                     ) -> ExecutionResult:
         """Run a job this worker claimed to its end and store its result.
 
-        Stateless jobs take a sandbox from the pool; a session's job runs on the session's `sandbox`, and
+        Stateless jobs take a sandbox from their tier's pool; a session's job runs on the session's `sandbox`
+        (of `tier`), and
         before_finish(result, request) updates the session before the client can see the result. Whatever fails
         in our own machinery, a claimed job ends: an unexpected exception ends it `error` (InternalError,
         the traceback only in the log) and a session's sandbox is destroyed (the session is then lost).
@@ -137,8 +155,14 @@ class JobRunner:
                     active.cancel()
                 if sandbox is None:
                     outcome = self._execute_pooled(job_id, request, active)
+                elif tier_named(request.isolation) is not tier:
+                    outcome = Outcome(with_state(failure_done(
+                        job_id, "error", "IsolationUnavailable",
+                        f"not run: the job is for the {request.isolation} tier and its session's sandbox is "
+                        f"{tier.value}"), "kept"))
                 else:
                     outcome = self._execute_on(sandbox, job_id, request, active)
+                    outcome.isolation = tier
                 result = self._result(job_id, request, outcome, queued_ms=started_ms - job.created_ms)
                 by_service = isinstance(outcome.done, ServiceDone)
                 last_events = outcome.last_events
@@ -146,7 +170,8 @@ class JobRunner:
                 log.exception("job %s: internal error", job_id)
                 if sandbox is not None:
                     sandbox.destroy()  # its interpreter's state is unknown now
-                result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
+                result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR),
+                                                               isolation=tier if sandbox is not None else None),
                                       queued_ms=started_ms - job.created_ms)
                 by_service = True
             self._finish(result, request, before_finish, by_service=by_service, events=last_events)
@@ -170,14 +195,27 @@ class JobRunner:
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)
 
     def _execute_pooled(self, job_id: str, request: ExecutionRequest, active: ActiveJob) -> Outcome:
-        """Run on a pooled sandbox; a sandbox that breaks before the job started is replaced by another."""
+        """Run on a sandbox of the request's tier's pool; a sandbox that breaks before the job started is
+        replaced by another. A tier this worker has no pool for: not run."""
+        tier = tier_named(request.isolation)
+        pool = self._pools.get(tier) if tier is not None else None
+        if pool is None:
+            served = ", ".join(t.value for t in self._pools)
+            log.error("job %s: asks for the %r tier, which this worker does not serve (%s)", job_id,
+                      request.isolation, served)
+            return Outcome(failure_done(job_id, "error", "IsolationUnavailable",
+                                        f"not run: the {request.isolation!r} isolation tier has no sandbox pool on "
+                                        f"worker {self._settings.worker_name} (it serves: {served}); a job never "
+                                        "runs in another tier"))
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
-                sandbox = self._pool.acquire(SANDBOX_WAIT_S)
+                sandbox = pool.acquire(SANDBOX_WAIT_S)
             except SandboxError as exc:
                 return Outcome(failure_done(job_id, "error", "SandboxUnavailable", str(exc)))
             try:
-                return self._execute_on(sandbox, job_id, request, active)
+                outcome = self._execute_on(sandbox, job_id, request, active)
+                outcome.isolation = pool.tier
+                return outcome
             except _NotStarted as exc:
                 log.warning("job %s: sandbox %s failed before the job started (%s); attempt %d",
                             job_id, sandbox.short_id, exc, attempt)
@@ -187,7 +225,7 @@ class JobRunner:
             finally:
                 if request.packages:
                     sandbox.healthy = False  # its installed packages must not reach the next job: replace it
-                self._pool.release(sandbox)
+                pool.release(sandbox)
         return Outcome(failure_done(job_id, "error", "SandboxError", "no sandbox could start the job"))
 
     def _execute_on(self, sandbox: Sandbox, job_id: str, request: ExecutionRequest,
@@ -322,4 +360,5 @@ class JobRunner:
             # A session's state survives unless its runtime said otherwise or the sandbox itself failed.
             session_state=(done.state or ("kept" if done.status == "cancelled" else "lost"))
             if request.session_id else None,
+            isolation=outcome.isolation.value if outcome.isolation is not None else None,
         )

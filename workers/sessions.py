@@ -3,6 +3,9 @@
 Each session's jobs wait in its Redis list in the order the API accepted them. A kick (a Celery task on
 this host's own queue) wakes the session's actor, which runs the listed jobs one at a time, in order.
 So a second request for a busy session waits its turn; it is never refused and never overtakes.
+
+A session's sandbox comes from the session pool of the tier its setup names (core.isolation), and its jobs
+run only if they name that tier too (workers.runner); a tier this host has no pool for refuses the create.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +23,7 @@ import redis
 
 from core import keys
 from core.errors import SandboxError
+from core.isolation import Tier
 from core.jobs import now_ms
 from core.models import ExecutionRequest, ExecutionResult, SessionStatus
 from core.session_files import SessionOp
@@ -26,7 +31,7 @@ from core.sessions import SessionStore
 from core.settings import Settings
 from sandbox_runtime import protocol
 from workers.pool import SandboxPool
-from workers.runner import JobRunner
+from workers.runner import JobRunner, tier_named
 from workers.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,8 @@ def variables_after(request: ExecutionRequest, result: ExecutionResult) -> dict[
         return None  # an install: no code ran
     if result.status.value in ("cancelled", "worker_lost") and not result.variables:
         return None  # it never ran (cancelled before it started)
+    if result.isolation is None:
+        return None  # no sandbox ran it (refused: another tier's job)
     return result.variables
 
 
@@ -59,6 +66,7 @@ class SessionActor:
 
     session_id: str
     sandbox: Sandbox
+    tier: Tier
     kicked: threading.Event = field(default_factory=threading.Event)
     stopped: threading.Event = field(default_factory=threading.Event)
     busy: bool = False
@@ -68,12 +76,14 @@ class SessionActor:
 class SessionManager:
     """Creates, runs, expires and deletes this host's sessions."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, sessions: SessionStore, pool: SandboxPool,
-                 runner: JobRunner) -> None:
+    def __init__(self, settings: Settings, client: redis.Redis, sessions: SessionStore,
+                 pools: SandboxPool | Mapping[Tier, SandboxPool], runner: JobRunner) -> None:
+        """pools: the session pool of each tier this host serves (one pool: its own tier only)."""
         self._settings = settings
         self._redis = client
         self._sessions = sessions
-        self._pool = pool
+        self._pools: dict[Tier, SandboxPool] = (
+            {pools.tier: pools} if isinstance(pools, SandboxPool) else dict(pools))
         self._runner = runner
         self._actors: dict[str, SessionActor] = {}
         self._lock = threading.Lock()
@@ -84,8 +94,19 @@ class SessionManager:
         with self._lock:
             return len(self._actors) + self._starting
 
-    def create(self, session_id: str, variables: dict[str, Any], packages: list[str] | None = None) -> None:
-        """Dedicate a warm sandbox to a new session and tell the waiting API (its `created` list)."""
+    def create(self, session_id: str, variables: dict[str, Any], packages: list[str] | None = None, *,
+               isolation: str = Tier.RUNC.value) -> None:
+        """Dedicate a warm sandbox of tier `isolation` to a new session and tell the waiting API (its `created`
+        list); a tier this host has no session pool for is refused (never served from another tier's)."""
+        tier = tier_named(isolation)
+        pool = self._pools.get(tier) if tier is not None else None
+        if pool is None:
+            served = ", ".join(t.value for t in self._pools)
+            log.error("session %s: asks for the %r tier, which this host does not serve (%s)", session_id,
+                      isolation, served)
+            self.refuse(session_id, f"the {isolation!r} isolation tier has no session pool on worker "
+                                    f"{self._settings.worker_name} (it serves: {served})")
+            return
         if not self._take_slot():
             # The API frees a slot when it deletes a session's record; our delete message may still be on
             # its way (control messages run in parallel): drop what was deleted, then look again.
@@ -95,7 +116,7 @@ class SessionManager:
                 return
         sandbox: Sandbox | None = None
         try:
-            sandbox = self._pool.detach(self._pool.acquire(SANDBOX_WAIT_S))
+            sandbox = pool.detach(pool.acquire(SANDBOX_WAIT_S))
             if packages:
                 report = self._runner.install_packages(sandbox, packages)
                 if report["failed"]:
@@ -113,7 +134,7 @@ class SessionManager:
             self._sessions.delete(session_id)
             self._reply(session_id, ok=False, reason=str(exc))
             return
-        actor = SessionActor(session_id, sandbox)
+        actor = SessionActor(session_id, sandbox, pool.tier)
         actor.thread = threading.Thread(target=self._actor_loop, args=(actor,), name=f"session-{session_id[:8]}",
                                         daemon=True)
         with self._lock:
@@ -199,11 +220,13 @@ class SessionManager:
                     # Before the result is visible: a client reading the session after it sees it updated.
                     self._sessions.record_execution(
                         actor.session_id, variables=variables_after(request, result),
-                        lost=result.session_state == "lost", counted=request.is_execution,
+                        lost=result.session_state == "lost",
+                        counted=request.is_execution and result.isolation is not None,
                         packages=installed_packages(actor.sandbox))
 
                 try:
-                    result = self._runner.run_claimed(job, sandbox=actor.sandbox, before_finish=record)
+                    result = self._runner.run_claimed(job, sandbox=actor.sandbox, tier=actor.tier,
+                                                      before_finish=record)
                 finally:
                     actor.busy = False
                 if result.session_state == "lost" or not actor.sandbox.healthy:

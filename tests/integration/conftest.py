@@ -18,6 +18,7 @@ import requests
 import stack
 
 from core import keys
+from core.isolation import DOCKER_RUNTIME, Tier
 from core.jobs import JobStore
 from tests.conftest import require
 
@@ -33,6 +34,8 @@ TEST_SETTINGS = {
     "HEARTBEAT_TTL_SECONDS": "3",
     "JOB_RETENTION_SECONDS": "600",
 }
+# What a tier's stacks change: none so far.
+TIER_SETTINGS: dict[Tier, dict[str, str]] = {Tier.RUNC: {}, Tier.GVISOR: {}}
 
 
 @dataclass
@@ -105,6 +108,54 @@ def services_ready() -> None:
     require(docker_ready(), f"no Docker engine or no {IMAGE} image (run `make test`)")
 
 
+def runtime_findings(result: dict[str, Any]) -> list[str]:
+    """The targets of the runtime's findings (the kernel's seccomp filter reports the system call)."""
+    return [finding["target"] for finding in result["findings"] if finding.get("source") == "runtime"]
+
+
+def assert_syscall_reported(result: dict[str, Any], syscall: str, tier: Tier) -> None:
+    """A `report` rule of the kernel's seccomp filter caught `syscall`: under runc the job is a
+    policy_violation naming it. gVisor has no seccomp user notification: the same call is refused with the
+    same EPERM (the caller's assertions check that), but nothing is recorded (README, "Running under gVisor")."""
+    if tier is Tier.GVISOR:
+        assert result["status"] != "policy_violation" and runtime_findings(result) == [], result
+    else:
+        assert result["status"] == "policy_violation" and syscall in runtime_findings(result), result
+
+
+def docker_runtimes() -> set[str]:
+    """The runtimes the local Docker engine has (daemon.json's and its own)."""
+    try:
+        return set(docker.from_env(timeout=10).info().get("Runtimes") or {})
+    except Exception:
+        return set()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that runs on a stack gets the `tier` its stack runs sandboxes on: each of --tiers for a test
+    marked `tiers` (the correctness, limits and attack suites), runc for the others. One stack per tier serves
+    the whole session (pytest groups the tests by tier)."""
+    if "tier" not in metafunc.fixturenames:
+        return
+    wanted = [Tier(name) for name in metafunc.config.getoption("--tiers").split(",") if name]
+    tiers = wanted if metafunc.definition.get_closest_marker("tiers") else [Tier.RUNC]
+    not_on_gvisor = metafunc.definition.get_closest_marker("not_on_gvisor")
+    params = [pytest.param(tier, id=tier.value, marks=[pytest.mark.xfail(
+        strict=True, reason=f"gVisor: {not_on_gvisor.kwargs['reason']}")] if not_on_gvisor and tier is Tier.GVISOR
+        else []) for tier in tiers]
+    metafunc.parametrize("tier", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def tier(request: pytest.FixtureRequest, services_ready: None) -> Tier:
+    """The isolation tier of this test's stacks (SANDBOX_RUNTIME); a missing runtime fails under CI=true."""
+    chosen = Tier(getattr(request, "param", Tier.RUNC))
+    runtime = DOCKER_RUNTIME[chosen]
+    require(runtime in docker_runtimes(), f"Docker has no {runtime} runtime (run `make test`, or "
+                                          "deploy/scripts/ensure_gvisor.sh)")
+    return chosen
+
+
 @pytest.fixture(scope="session")
 def log_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack-logs")
@@ -112,13 +163,15 @@ def log_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def running_cluster(name: str, log_root: Path, *, workers: int = 1, audited: bool = False,
-                    **settings: str) -> Iterator[Cluster]:
-    """A stack of its own (Redis, the API, `workers` worker hosts) with TEST_SETTINGS and `settings`; its
-    sandboxes are removed afterwards. audited: check at the end that every job it ran has its audit record."""
-    prefix = f"{name}-{uuid.uuid4().hex[:8]}"
+                    tier: Tier = Tier.RUNC, **settings: str) -> Iterator[Cluster]:
+    """A stack of its own (Redis, the API, `workers` worker hosts) with TEST_SETTINGS and `settings`, whose
+    sandboxes run on tier's runtime; its sandboxes are removed afterwards. audited: check at the end that every
+    job it ran has its audit record."""
+    prefix = f"{name}-{tier.value}-{uuid.uuid4().hex[:8]}"
+    tier_settings = {"SANDBOX_RUNTIME": DOCKER_RUNTIME[tier], **TIER_SETTINGS[tier]}
     try:
         with stack.local_stack(workers=workers, worker_prefix=prefix, log_dir=log_root / prefix,
-                               **{**TEST_SETTINGS, **settings}) as (running, url):
+                               **{**TEST_SETTINGS, **tier_settings, **settings}) as (running, url):
             cluster = Cluster(running, url, prefix)
             yield cluster
             assert_every_job_ended(cluster)
@@ -129,8 +182,8 @@ def running_cluster(name: str, log_root: Path, *, workers: int = 1, audited: boo
 
 
 @pytest.fixture(scope="session")
-def cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
-    with running_cluster("test", log_root, audited=True) as running:
+def cluster(tier: Tier, log_root: Path) -> Iterator[Cluster]:
+    with running_cluster("test", log_root, audited=True, tier=tier) as running:
         yield running
 
 
@@ -188,18 +241,19 @@ def _open_policy_dir(root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def open_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
+def open_cluster(tier: Tier, log_root: Path) -> Iterator[Cluster]:
     """A stack whose sandboxes run user code with the import and filesystem policies switched off.
 
     The container is the security boundary: the attacks against it run here, with `import os`, `socket`
     and `ctypes` allowed, so they prove the container and not the policy layer in front of it.
     """
-    with running_cluster("open", log_root, audited=True, POLICY_DIR=str(_open_policy_dir(log_root))) as running:
+    with running_cluster("open", log_root, audited=True, tier=tier,
+                         POLICY_DIR=str(_open_policy_dir(log_root / tier.value))) as running:
         yield running
 
 
 @pytest.fixture
-def own_cluster(services_ready: None, log_root: Path) -> Iterator[Cluster]:
+def own_cluster(tier: Tier, log_root: Path) -> Iterator[Cluster]:
     """A separate small stack (own Redis, API, one worker) for tests that break their worker."""
-    with running_cluster("own", log_root, POOL_SIZE="1", PRELOAD_MODULES="json") as running:
+    with running_cluster("own", log_root, tier=tier, POOL_SIZE="1", PRELOAD_MODULES="json") as running:
         yield running

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import requests
 
 from api.schemas import ErrorEnvelopeSchema, ExecutionResultSchema
+from core.isolation import Tier
 from tests.integration.conftest import Cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
+# The kernel release gVisor's Sentry reports to applications (a fixed, made-up Linux version).
+GVISOR_RELEASE = "4.4.0"
+
+
+def test_a_job_runs_on_its_tiers_kernel(open_cluster: Cluster, tier: Tier) -> None:
+    result = open_cluster.execute("import os, platform\nprint(platform.release())\nprint(os.uname().version)")
+    assert result["status"] == "success", result
+    release, version = result["stdout"].splitlines()
+    host = os.uname()
+    if tier is Tier.GVISOR:
+        assert release == GVISOR_RELEASE and release != host.release
+    else:
+        assert release == host.release and version == host.version  # the host's own kernel
 
 
 def test_a_program_gives_stdout_and_its_trailing_value(cluster: Cluster) -> None:

@@ -46,7 +46,7 @@ def test_the_worker_exports_its_own_metrics_and_liveness(cluster: Cluster) -> No
     assert f'penny_executions_total{{status="success",worker="{name}"}}' in text
     assert f'penny_executions_total{{status="error",worker="{name}"}}' in text
     assert "penny_execution_duration_seconds_bucket" in text and "penny_queue_wait_seconds_count" in text
-    assert f'penny_pool_sandboxes{{pool="stateless",state="idle",worker="{name}"}}' in text
+    assert f'penny_pool_sandboxes{{pool="stateless",state="idle",tier="runc",worker="{name}"}}' in text
     assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30).json() == {"alive": True}
 
 

@@ -9,7 +9,7 @@ import requests
 
 from tests.integration.conftest import Cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow, pytest.mark.tiers]
 
 TABULATE_SMOKE = "import tabulate\ntabulate.tabulate([[1, 2]], headers=['a', 'b'])"
 

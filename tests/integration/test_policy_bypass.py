@@ -19,7 +19,7 @@ import pytest
 if TYPE_CHECKING:
     from tests.integration.conftest import Cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
 
 WALK = ("cw = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]\n"
         "sys_module = cw()._module.sys\nos_module = sys_module.modules['os']\n")

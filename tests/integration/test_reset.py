@@ -14,7 +14,7 @@ import requests
 from tests.integration.conftest import TEST_SETTINGS, Cluster
 from workers.hardening import LABEL_MODE, LABEL_SANDBOX, LABEL_WORKER
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.slow, pytest.mark.tiers]
 
 POOL_SIZE = int(TEST_SETTINGS["POOL_SIZE"])
 # The id of the container a job runs in: Docker bind-mounts /etc/hostname from the container's own directory.
@@ -120,6 +120,8 @@ def _print_timings(what: str, runs: list[tuple[dict[str, Any], float]]) -> None:
               f"queued {metrics.get('queuedMs')} ms, ran {metrics.get('durationMs')} ms")
 
 
+@pytest.mark.not_on_gvisor(reason="a job cannot name its container (no host paths in /proc/self/mountinfo) and "
+                                   "there is no /proc/sysvipc to list leftovers with")
 def test_ipc_objects_and_dev_shm_files_left_by_a_job_are_gone_for_the_next_12_jobs(open_cluster: Cluster) -> None:
     cluster = open_cluster  # the probes read /proc and /dev: the policy layer is off, the container is the boundary
     sandboxes = _every_sandbox(cluster)
@@ -184,6 +186,7 @@ PLANT_TREES = (
 )
 
 
+@pytest.mark.not_on_gvisor(reason="a job cannot name its container (no host paths in /proc/self/mountinfo)")
 def test_deep_trees_many_files_and_unreadable_dirs_left_by_a_job_do_not_break_the_next_8_jobs(
         open_cluster: Cluster) -> None:
     cluster = open_cluster

@@ -10,7 +10,7 @@ import requests
 
 from tests.integration.conftest import Cluster, parse_sse
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -25,9 +25,10 @@ import requests
 
 from api.schemas import SessionSchema
 from core import keys
+from core.isolation import Tier
 from tests.integration.conftest import Cluster, _open_policy_dir, assert_every_job_is_audited, running_cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
 
 KEY_A, KEY_B, ADMIN = (uuid.uuid4().hex for _ in range(3))
 MIB = 1024 * 1024
@@ -77,9 +78,9 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def files_cluster(services_ready: None, log_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def files_cluster(tier: Tier, log_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     policies = _open_policy_dir(tmp_path_factory.mktemp("files-policies"))
-    with running_cluster("files", log_root, POOL_SIZE="2", SESSION_POOL_SIZE="2", POLICY_DIR=str(policies),
+    with running_cluster("files", log_root, tier=tier, POOL_SIZE="2", SESSION_POOL_SIZE="2", POLICY_DIR=str(policies),
                          WORKSPACE_SIZE_BYTES=str(TOTAL), TENANT_MAX_TRANSFER_BYTES=str(IN_TRANSIT),
                          PENNY_API_KEYS=f"{KEY_A}:acme,{KEY_B}:beta",
                          PENNY_ADMIN_KEYS=ADMIN) as running:

@@ -13,7 +13,7 @@ import requests
 from api.schemas import SessionSchema
 from tests.integration.conftest import Cluster
 
-pytestmark = [pytest.mark.redis, pytest.mark.docker]
+pytestmark = [pytest.mark.redis, pytest.mark.docker, pytest.mark.tiers]
 
 
 def create_session(cluster: Cluster, **body: Any) -> str:

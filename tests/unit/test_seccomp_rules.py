@@ -90,6 +90,7 @@ def test_everything_else_is_left_to_the_container_profile() -> None:
 def test_the_filter_is_required_in_a_container_and_off_on_a_host() -> None:
     assert seccomp_filter.mode({"PENNY_SECCOMP": "required"}) == "required"
     assert seccomp_filter.mode({"PENNY_SECCOMP": "off"}) == "off"
+    assert seccomp_filter.mode({"PENNY_SECCOMP": "refuse"}) == "refuse"  # gVisor: no user notification
     assert seccomp_filter.mode({}) == "off"  # this test process is not PID 1
     with pytest.raises(ValueError, match="PENNY_SECCOMP"):
         seccomp_filter.mode({"PENNY_SECCOMP": "maybe"})

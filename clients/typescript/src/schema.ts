@@ -430,6 +430,11 @@ export interface components {
                 [key: string]: unknown;
             }[];
             files?: components["schemas"]["OutputFile"][];
+            /**
+             * @description the isolation tier whose sandbox ran it (runc: the host's kernel; gvisor: gVisor's); null when no sandbox ran it
+             * @enum {string|null}
+             */
+            isolation: "runc" | "gvisor" | null;
         };
         JobAccepted: {
             jobId: string;
@@ -580,6 +585,11 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "success" | "error" | "timeout" | "memory_exceeded" | "output_limit" | "policy_violation" | "cancelled" | "worker_lost";
             worker?: string | null;
+            /**
+             * @description the result's isolation tier once the job ended; null before
+             * @enum {string|null}
+             */
+            isolation: "runc" | "gvisor" | null;
             result?: components["schemas"]["ExecutionResult"] | null;
         };
         Package: {
@@ -627,6 +637,11 @@ export interface components {
                 [key: string]: unknown;
             };
             worker: string;
+            /**
+             * @description the isolation tier of the session's sandbox (its tenant's when it was created)
+             * @enum {string}
+             */
+            isolation: "runc" | "gvisor";
         };
         SessionList: {
             sessions: components["schemas"]["Session"][];
@@ -645,6 +660,11 @@ export interface components {
             worker: string;
             /** @enum {string} */
             status: "starting" | "ready" | "busy" | "lost" | "expired";
+            /**
+             * @description the isolation tier of the session's sandbox
+             * @enum {string}
+             */
+            isolation: "runc" | "gvisor";
         };
         FileEntry: {
             name: string;
