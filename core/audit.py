@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,6 +39,9 @@ ARCHIVE_BATCH = 200
 ARCHIVE_BLOCK_MS = 1000
 # Records a crashed archiver had read but not written are taken over after this long.
 ARCHIVE_RECLAIM_MS = 30_000
+# After a batch smaller than ARCHIVE_BATCH, the archiver waits this long for more records: under load one
+# read, one file write (and fsync) and one ack then cover a few hundred jobs, not one or two.
+ARCHIVE_LINGER_S = 0.25
 RETRY_S = 1.0
 MAX_QUERY_LIMIT = 1000
 QUERY_BATCH = 500
@@ -207,14 +211,18 @@ class AuditArchiver:
         finally:
             os.close(fd)
 
-    def archive_once(self, *, block_ms: int | None = ARCHIVE_BLOCK_MS) -> int:
-        """Move one batch to the file: this consumer's unacknowledged records first (a previous failure),
-        then records a dead consumer left behind, then new ones. Returns how many were written."""
-        self._ensure_group()
-        streams: dict[Any, Any] = {keys.AUDIT_STREAM: "0"}
-        reply = cast(list[Any], self._redis.xreadgroup(ARCHIVE_GROUP, self._consumer, streams, count=ARCHIVE_BATCH))
-        entries = reply[0][1] if reply else []
-        if not entries:
+    def archive_once(self, *, block_ms: int | None = ARCHIVE_BLOCK_MS, recover: bool = True) -> int:
+        """Move one batch to the file: with recover, this consumer's unacknowledged records first (a previous
+        failure), then records a dead consumer left behind; then new ones. Returns how many were written."""
+        if recover:
+            self._ensure_group()
+            streams: dict[Any, Any] = {keys.AUDIT_STREAM: "0"}
+            reply = cast(list[Any], self._redis.xreadgroup(ARCHIVE_GROUP, self._consumer, streams,
+                                                           count=ARCHIVE_BATCH))
+            entries = reply[0][1] if reply else []
+        else:
+            entries = []
+        if not entries and recover:
             claimed = cast(list[Any], self._redis.xautoclaim(keys.AUDIT_STREAM, ARCHIVE_GROUP, self._consumer,
                                                             ARCHIVE_RECLAIM_MS, count=ARCHIVE_BATCH))
             entries = claimed[1] if claimed else []
@@ -234,15 +242,25 @@ class AuditArchiver:
         return len(entries)
 
     def run(self) -> None:
-        """Archive until stop(); Redis or file trouble is logged and retried."""
+        """Archive until stop(); Redis or file trouble is logged and retried. Left-over records (its own
+        unacknowledged ones, a dead consumer's) are looked for at the start, after a failure and every
+        ARCHIVE_RECLAIM_MS; in between, each round reads only new records."""
+        recover_at = 0.0
         while not self._stop.is_set():
             try:
-                self.archive_once()
+                recover = time.monotonic() >= recover_at
+                if recover:
+                    recover_at = time.monotonic() + ARCHIVE_RECLAIM_MS / 1000
+                written = self.archive_once(recover=recover)
+                if 0 < written < ARCHIVE_BATCH:
+                    self._stop.wait(ARCHIVE_LINGER_S)
             except ArchiveFailed as exc:
                 log.error("audit archiver: %s (retrying)", exc)
+                recover_at = 0.0
                 self._stop.wait(RETRY_S)
             except redis.RedisError as exc:
                 log.warning("audit archiver: redis unavailable (%s); retrying", exc)
+                recover_at = 0.0
                 self._stop.wait(RETRY_S)
 
     def stop(self) -> None:

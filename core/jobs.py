@@ -90,9 +90,10 @@ return claim(ARGV[CLAIM_ARGS + 1])
 """
 
 # KEYS: job, events, running, audit open, audit stream. ARGV: status, result_json, now_ms, ttl_s, job_id,
-# audit_final_json, audit_maxlen. Returns the result event id, or false if the job was already final (or
-# is unknown). The job leaves its tenant's active set and the open audit records; its complete audit
-# record goes to the stream, in the same step.
+# audit_final_json, audit_maxlen, then (type, data_json) pairs of output events to append before the result.
+# Returns the result event id, or false if the job was already final (or is unknown). The job leaves its
+# tenant's active set and the open audit records; its complete audit record goes to the stream, in the
+# same step.
 _FINISH = _JOIN + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' and status ~= 'running' then return false end
@@ -103,6 +104,7 @@ if active then redis.call('SREM', active, ARGV[5]) end
 redis.call('HDEL', KEYS[4], ARGV[5])
 local audit = redis.call('HGET', KEYS[1], 'audit') or ('{"jobId":"' .. ARGV[5] .. '"}')
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'data', join(audit, ARGV[6]))
+for i = 8, #ARGV - 1, 2 do redis.call('XADD', KEYS[2], '*', 'type', ARGV[i], 'data', ARGV[i + 1]) end
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'result', 'data', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -231,7 +233,8 @@ class JobStore:
             keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.tenant_active_jobs_key(request.tenant),
                   keys.AUDIT_OPEN, keys.QUEUED_JOBS],
             args=[request_json, created, request.tenant, self._retention_s, data, job_id, max_active,
-                  keys.job_key(""), base, audit.queued_suffix(), keys.job_queue_key(request.session_id, request.tenant)],
+                  keys.job_key(""), base, audit.queued_suffix(),
+                  keys.job_queue_key(request.session_id, request.tenant)],
         )
         if not event_id:
             if self._stored is not None:
@@ -289,16 +292,20 @@ class JobStore:
         )
         return _text(event_id) if event_id else None
 
-    def finish(self, result: ExecutionResult, *, by_service: bool = False, tenant: str | None = None) -> bool:
+    def finish(self, result: ExecutionResult, *, by_service: bool = False, tenant: str | None = None,
+               events: Iterable[tuple[EventType, dict[str, Any]]] = ()) -> bool:
         """Make the job final with `result` (also its `result` event); False if it already was final.
         by_service: the service, not the sandbox, produced result's error (core.error_types). tenant: whose
-        stored bytes the result (and the output events it repeats) are charged to."""
+        stored bytes the result (and the output events it repeats) are charged to. events: output events not
+        appended yet, added just before the result in the same step (one round trip less); the result repeats
+        them, so its charge covers them."""
         finished = now_ms()
         result_json = json.dumps(result.to_api())
         script_keys = [keys.job_key(result.job_id), keys.job_events_key(result.job_id), keys.RUNNING_JOBS,
                        keys.AUDIT_OPEN, keys.AUDIT_STREAM]
         args = [result.status.value, result_json, finished, self._retention_s, result.job_id,
-                audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen]
+                audit.final_suffix(result, finished, by_service=by_service), self._audit_maxlen,
+                *[part for event_type, data in events for part in (event_type.value, json.dumps(data))]]
         if self._stored is None or tenant is None:
             return bool(self._finish(keys=script_keys, args=args))
         pipe = self._redis.pipeline(transaction=False)  # one round trip: the result, and its bytes charged

@@ -81,6 +81,13 @@ def kill_all_others(*, max_rounds: int = 1000) -> int:
     return max_rounds
 
 
+def other_processes() -> list[int]:
+    """Every other live (or unreaped) process this one must clean up: as PID 1 the whole container, else
+    its descendants."""
+    me = os.getpid()
+    return descendants(me) if me != 1 else _other_pids(me)
+
+
 def _other_pids(me: int) -> list[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and int(entry) != me]
 

@@ -247,7 +247,8 @@ def decode_request(line: bytes) -> Request:
                 variables=variables, plot_formats=tuple(str(f) for f in formats),
                 max_plot_bytes=_int({"v": data.get("max_plot_bytes", Exec.max_plot_bytes)}, "v"),
                 max_plots_bytes=_int({"v": data.get("max_plots_bytes", Exec.max_plots_bytes)}, "v"),
-                stdin=_str({"stdin": data.get("stdin", "")}, "stdin", MAX_STDIN_CHARS), hold=_bool(data, "hold"))
+                stdin=_str({"stdin": data.get("stdin", "")}, "stdin", MAX_STDIN_CHARS), hold=_bool(data, "hold"),
+                parent="light" if data.get("parent") == "light" else "heavy")
 
 
 def _file_request(op: str, data: dict[str, Any]) -> FileList | FileRead | FileWrite | FileDelete:

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox_runtime import audit_hook, paths
-from sandbox_runtime.natives import CREATE_MODULE_EVENT, close_natives
+from sandbox_runtime.natives import CREATE_MODULE_EVENT, close_natives, precompile
 from sandbox_runtime.sealed import bind, private_namespace
 
 IMPORTS_POLICY = "policies/imports.json"
@@ -248,6 +248,11 @@ def _pass_through_files() -> frozenset[str]:
         relative = module.replace(".", "/")
         names |= {f"<frozen {module}>", f"{stdlib}/{relative}.py", f"{stdlib}/{relative}/__init__.py"}
     return frozenset(names)
+
+
+def prepare() -> None:
+    """In the process kernels are forked from: compile what install_audit_hook seals, once for them all."""
+    precompile(filename=GUARD_FILENAME)
 
 
 def install_audit_hook(policy: RuntimePolicy, users: dict[str, Any],

@@ -34,7 +34,7 @@ import sys
 import types
 from typing import Any
 
-from sandbox_runtime.sealed import seal
+from sandbox_runtime.sealed import compiled, seal
 
 REFUSED = (
     # (module, attribute, audit event)
@@ -105,6 +105,18 @@ def {name}(spec, file=None):
         return value
     raise value
 '''
+
+
+def precompile(*, filename: str) -> None:
+    """Compile the replacements close_natives makes (sealed.compiled caches them), so the kernels forked
+    afterwards only bind them: a few milliseconds less per kernel."""
+    for _module, attribute, event in REFUSED:
+        compiled(_REFUSAL.format(name=attribute, event=event), attribute, filename)
+    compiled(_OPEN_VAULT, "vault", filename)
+    compiled(_OS_OPEN, "open", filename)
+    compiled(_CREATE_VAULT, "vault", filename)
+    for name in ("create_builtin", "create_dynamic"):
+        compiled(_CREATE.format(name=name), name, filename)
 
 
 def close_natives(namespace: dict[str, Any], *, filename: str) -> None:

@@ -78,6 +78,9 @@ class Exec:
     stdin: str = ""  # what input() and sys.stdin read; past its end input() raises EOFError
     # Stateless: after `done`, keep the workspace for file requests until `release` (its output files).
     hold: bool = False
+    # Stateless: which process forks the kernel, a performance hint only (sandbox_runtime.light_parent):
+    # "light" (no heavy library loaded: cheaper to fork) or "heavy" (the supervisor, with the preloads).
+    parent: str = "heavy"
 
     def to_message(self) -> dict[str, Any]:
         return {"op": "exec", **asdict(self), "plot_formats": list(self.plot_formats)}

@@ -17,6 +17,7 @@ functions are therefore built here, once, when the hook is installed:
 
 from __future__ import annotations
 
+import functools
 import types
 import warnings
 from collections.abc import Callable
@@ -51,17 +52,26 @@ def bind(template: Callable[..., Any], namespace: dict[str, Any], *, filename: s
 def seal(source: str, name: str, namespace: dict[str, Any], *, filename: str = "<penny-guard>",
          **constants: Any) -> types.FunctionType:
     """The function `name` defined by source, with each "@key" string constant replaced by constants[key]."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)  # calling a str constant: it is a placeholder
-        module = compile(source, filename, "exec")
-    (code,) = [c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == name]
+    code, defaults, kwdefaults = compiled(source, name, filename)
     placeholders = {f"@{key}": value for key, value in constants.items()}
     missing = set(placeholders) - set(code.co_consts)
     if missing:
         raise ValueError(f"{name}: placeholders not used: {sorted(missing)}")
     consts = tuple(placeholders[c] if isinstance(c, str) and c in placeholders else c for c in code.co_consts)
+    function = types.FunctionType(code.replace(co_consts=consts), namespace, name, defaults)
+    function.__kwdefaults__ = dict(kwdefaults) if kwdefaults is not None else None
+    return function
+
+
+@functools.lru_cache(maxsize=64)
+def compiled(source: str, name: str, filename: str) -> tuple[types.CodeType, tuple[Any, ...] | None,
+                                                              dict[str, Any] | None]:
+    """The code of the function `name` defined by source, and its defaults (compiled once per process:
+    the supervisor compiles them before it forks, so no kernel pays for it; the code is immutable)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # calling a str constant: it is a placeholder
+        module = compile(source, filename, "exec")
+    (code,) = [c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == name]
     scope: dict[str, Any] = {}
     exec(module, {"__builtins__": {}}, scope)  # for the defaults the source gives its parameters
-    function = types.FunctionType(code.replace(co_consts=consts), namespace, name, scope[name].__defaults__)
-    function.__kwdefaults__ = scope[name].__kwdefaults__
-    return function
+    return code, scope[name].__defaults__, scope[name].__kwdefaults__

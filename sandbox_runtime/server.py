@@ -51,11 +51,13 @@ def serve(*, preload_modules: list[str], wipe_paths: list[str], keep_state: bool
     """
     # matplotlib renders with Agg and hands every figure to the kernel (see plotting.py).
     os.environ["MPLBACKEND"] = "module://sandbox_runtime.plotting"
+    supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths, keep_state=keep_state)
+    if preload_modules and not keep_state:
+        supervisor.start_light_parent()  # before the preloads: it forks the kernels of light code
     failed = preload(preload_modules)
     # Kernels are forked from this process: frozen objects are never traversed by the kernels' garbage
     # collector, so their memory pages stay shared instead of being copied on first touch.
     gc.freeze()
-    supervisor = Supervisor(emit=_emit, wipe_paths=wipe_paths, keep_state=keep_state)
     survivors = supervisor.reset()
     if survivors:
         _emit(protocol.Fatal(f"could not reset the sandbox: {survivors[:5]}"))

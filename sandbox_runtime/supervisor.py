@@ -22,9 +22,10 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-from sandbox_runtime import child_exit, cleanup, decoding, kernel, protocol, seccomp_filter, seccomp_notify
+from sandbox_runtime import child_exit, cleanup, decoding, guard, kernel, protocol, seccomp_filter, seccomp_notify
+from sandbox_runtime.light_parent import LightParent
 
 Emit = Callable[[protocol.Event], None]
 
@@ -78,6 +79,7 @@ class Kernel:
     handoff: socket.socket | None = None
     listener: seccomp_notify.Listener | None = None  # the kernel's seccomp filter reports here
     reaped: bool = False
+    parent: str = "heavy"  # which process forked it (protocol.Exec.parent)
 
     def receive_listener(self) -> None:
         """Take the listener the kernel sent once its filter was loaded (it was forked long before, so
@@ -103,28 +105,40 @@ class Kernel:
             self.listener.close()
 
 
-def spawn_kernel() -> Kernel:
-    """Fork a kernel waiting for its first request (it loads its seccomp filter while we go on)."""
+def _kernel_child(fds: list[int]) -> NoReturn:
+    """In a freshly forked kernel (from the supervisor or the light parent): fds are its request read end,
+    result, stdout and stderr write ends and the seccomp hand-off socket. Never returns."""
+    request_r, result_w, stdout_w, stderr_w, handoff_fd = fds
+    try:
+        child_exit.forget_in_child()
+        os.setpgid(0, 0)  # kill(0, sig) from user code reaches the kernel's own processes only
+        prctl(_PR_SET_DUMPABLE, 1)  # its own /proc entries stay usable by the user's code
+        kernel.setup_child_fds(request_r, result_w, stdout_w, stderr_w, keep=handoff_fd)
+        seccomp_filter.install(socket.socket(fileno=handoff_fd))  # before any user code; the listener to us
+        kernel.kernel_main()
+    finally:
+        os._exit(70)
+
+
+def spawn_kernel(light: LightParent | None = None) -> Kernel:
+    """Fork a kernel waiting for its first request (it loads its seccomp filter while we go on); from the
+    light parent when given and working, else from this process."""
     request_r, request_w = os.pipe()
     result_r, result_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
     handoff, kernel_end = seccomp_notify.channel()  # after the pipes: never on fd 3 or 4
-    pid = os.fork()
-    if pid == 0:  # the kernel
-        try:
-            child_exit.forget_in_child()
-            os.setpgid(0, 0)  # kill(0, sig) from user code reaches the kernel's own processes only
-            prctl(_PR_SET_DUMPABLE, 1)  # its own /proc entries stay usable by the user's code
-            kernel.setup_child_fds(request_r, result_w, stdout_w, stderr_w, keep=kernel_end.fileno())
-            seccomp_filter.install(kernel_end)  # before any user code; the listener goes to us
-            kernel.kernel_main()
-        finally:
-            os._exit(70)
+    fds = [request_r, result_w, stdout_w, stderr_w, kernel_end.fileno()]
+    pid = light.spawn(fds) if light is not None else None
+    parent = "light" if pid is not None else "heavy"
+    if pid is None:
+        pid = os.fork()
+        if pid == 0:  # the kernel
+            _kernel_child(fds)
     for fd in (request_r, result_w, stdout_w, stderr_w):
         os.close(fd)
     kernel_end.close()
-    return Kernel(pid, *child_exit.watch(pid), request_w, result_r, stdout_r, stderr_r, handoff)
+    return Kernel(pid, *child_exit.watch(pid), request_w, result_r, stdout_r, stderr_r, handoff, parent=parent)
 
 
 class OutputRelay:
@@ -226,14 +240,45 @@ class Supervisor:
         self._lost = False
         self._kernel: Kernel | None = None
         self._run: _Run | None = None
+        self._light: LightParent | None = None
+        self._next_parent = "heavy"  # the previous request's: the next one is likely of the same kind
         prctl(_PR_SET_DUMPABLE, 0)
         prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        seccomp_filter.prebuild()  # once: every kernel forked from here loads this filter
+        seccomp_filter.prebuild()  # once: every kernel forked from here (or the light parent) loads this filter
+        guard.prepare()  # the policy layer's sealed functions compiled once, not in every kernel
+
+    def start_light_parent(self) -> None:
+        """Fork the light parent (sandbox_runtime.light_parent); call it before the preloads are imported."""
+        if not self._keep_state and self._light is None:
+            self._light = LightParent.start(_kernel_child)
+            self._next_parent = "light"
 
     def prepare(self) -> None:
         """Fork the next kernel ahead of its request."""
         if self._kernel is None:
-            self._kernel = spawn_kernel()
+            light = self._light if self._next_parent == "light" else None
+            self._kernel = spawn_kernel(light)
+
+    def _match_parent(self, request: protocol.Exec) -> None:
+        """A stateless request whose hint names the other parent: the waiting kernel (it never ran anything)
+        is replaced by one of that parent; a session's kernel holds the session and is never replaced."""
+        self._next_parent = request.parent
+        k = self._kernel
+        if self._keep_state or self._light is None or k is None or k.parent == request.parent:
+            return
+        if request.parent == "light" and self._light.lost:
+            return
+        self._discard_kernel()
+        self.prepare()
+
+    def _discard_kernel(self) -> None:
+        """Kill, reap and close the current kernel."""
+        if self._kernel is not None:
+            if not self._kernel.reaped:
+                self._signal_kernel()
+                os.waitpid(self._kernel.pid, 0)
+            self._kernel.close()
+            self._kernel = None
 
     def _note_violation(self, violation: dict[str, str]) -> None:
         """Record a policy violation of the running request: the first one sticks, nothing undoes it."""
@@ -252,6 +297,7 @@ class Supervisor:
         if self._lost:
             return protocol.Done(id=request.id, status="error", state="lost",
                                  error=_error("SessionLost", "this session's interpreter was lost"))
+        self._match_parent(request)
         self.prepare()
         assert self._kernel is not None
         k = self._kernel
@@ -510,14 +556,18 @@ class Supervisor:
         """
         if self._keep_state and (self._lost or self._kernel is not None):
             return []
-        if self._kernel is not None:
-            if not self._kernel.reaped:
-                self._signal_kernel()
-                os.waitpid(self._kernel.pid, 0)
-            self._kernel.close()
-            self._kernel = None
-        cleanup.kill_all_others()
+        self._discard_kernel()
+        if not self._only_light_parent_left():
+            cleanup.kill_all_others()  # the light parent too, if there is one: given up
+            if self._light is not None:
+                self._light.alive()
         survivors = cleanup.clear_leftovers(self._wipe_paths)
         cleanup.reseed_image_caches()
         self.prepare()
         return survivors
+
+    def _only_light_parent_left(self) -> bool:
+        """Whether the only other process is a working light parent (the job left none: nothing to kill)."""
+        if self._light is None or not self._light.alive():
+            return False
+        return set(cleanup.other_processes()) <= {self._light.pid}

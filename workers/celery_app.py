@@ -5,12 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
+from celery.worker.request import Request
 
 from core import keys
 from core.redis_client import RedisEndpoint
 from core.settings import Settings
 from workers.control import ControlConsumer
 from workers.host import WorkerHost
+
+
+class DoorbellRequest(Request):  # type: ignore[misc]  # Celery ships no type hints
+    """Celery's request object of the execute doorbell: one task event per job instead of three.
+
+    The task is declared with send_events=False, so Celery sends neither task-received nor task-started
+    for it; this sends the outcome (task-succeeded with the job it ran as its result, or task-failed)
+    itself, with the task's name, which is all Flower needs to list the task under its worker.
+    """
+
+    def send_event(self, type: str, **fields: Any) -> None:  # noqa: A002 (Celery's name)
+        if type in ("task-received", "task-started") or not (self._eventer and self._eventer.enabled):
+            return
+        self._eventer.send(type, uuid=self.id, name=self.name, **fields)
 
 
 def broker_app(name: str, settings: Settings) -> Celery:
@@ -30,20 +45,25 @@ def create_celery(settings: Settings) -> Celery:
         # Early ack, deliberately: with the Redis transport an unacked message comes back only after
         # visibility_timeout, which must exceed the longest queue wait plus run, so redelivery after a
         # worker death would take minutes. Instead the heartbeat reaper ends such a job `worker_lost`
-        # within heartbeat_ttl_seconds, and the client decides whether to resubmit.
+        # within heartbeat_ttl_seconds, and the client decides whether to resubmit. A doorbell acknowledged
+        # or prefetched by a worker that dies before its pop is rung again by the queue sweep
+        # (core.queue_sweep): the job it was for still waits in its list.
         task_acks_late=False,
         task_reject_on_worker_lost=False,
         # Prefetch 1: a busy worker does not hoard jobs another worker host could start now.
         worker_prefetch_multiplier=1,
-        # Task events for Flower.
+        # Task events for Flower: it lists the workers (their heartbeats) and each doorbell task, by name,
+        # with its result, the job it ran, from a single event per job (DoorbellRequest): every event is a
+        # publish by the worker and a message Flower decodes (docs/performance.md).
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=True,
     )
     holder: dict[str, Any] = {}
 
-    @app.task(name=keys.EXECUTE_TASK, ignore_result=True)
+    @app.task(name=keys.EXECUTE_TASK, ignore_result=True, send_events=False,
+              Request=DoorbellRequest)
     def execute() -> str | None:
         """Run the next stateless job of the fair queue: a doorbell, not a particular job (core.fair_queue).
         Returns "<job id> <status>", which Flower shows as the task's result (its arguments are empty)."""

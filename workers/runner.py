@@ -12,6 +12,7 @@ from packaging.utils import parse_wheel_filename
 
 from core.errors import SandboxError
 from core.jobs import ClaimedJob, JobStore, now_ms
+from core.kernel_parent import HEAVY, kernel_parent
 from core.models import EventType, ExecutionRequest, ExecutionResult, JobStatus, Metrics
 from core.settings import Settings
 from sandbox_runtime import protocol
@@ -69,6 +70,8 @@ class Outcome:
     displays: list[dict[str, Any]] = field(default_factory=list)
     packages: dict[str, Any] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
+    # Output events that arrived with the `done`: appended to the stream just before the result.
+    last_events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
 
 
 class JobRunner:
@@ -126,6 +129,7 @@ class JobRunner:
         try:
             started_ms = now_ms()
             log.info("job %s started on %s", job_id, self._settings.worker_name)
+            last_events: list[tuple[EventType, dict[str, Any]]] = []
             try:
                 # A cancel published between the claim and the registration above found no active job here;
                 # its flag stays on the job.
@@ -137,6 +141,7 @@ class JobRunner:
                     outcome = self._execute_on(sandbox, job_id, request, active)
                 result = self._result(job_id, request, outcome, queued_ms=started_ms - job.created_ms)
                 by_service = isinstance(outcome.done, ServiceDone)
+                last_events = outcome.last_events
             except Exception:
                 log.exception("job %s: internal error", job_id)
                 if sandbox is not None:
@@ -144,7 +149,7 @@ class JobRunner:
                 result = self._result(job_id, request, Outcome(failure_done(job_id, "error", *INTERNAL_ERROR)),
                                       queued_ms=started_ms - job.created_ms)
                 by_service = True
-            self._finish(result, request, before_finish, by_service=by_service)
+            self._finish(result, request, before_finish, by_service=by_service, events=last_events)
             return result
         finally:
             with self._lock:
@@ -152,14 +157,14 @@ class JobRunner:
 
     def _finish(self, result: ExecutionResult, request: ExecutionRequest,
                 before_finish: Callable[[ExecutionResult, ExecutionRequest], None] | None, *,
-                by_service: bool) -> None:
+                by_service: bool, events: list[tuple[EventType, dict[str, Any]]] | None = None) -> None:
         """End the job with result; by_service: our machinery, not the sandbox, produced its error."""
         if before_finish is not None:
             try:
                 before_finish(result, request)
             except Exception:  # the session's record could not be updated: the job still ends
                 log.exception("job %s: updating its session failed", result.job_id)
-        self._store.finish(result, by_service=by_service, tenant=request.tenant)
+        self._store.finish(result, by_service=by_service, tenant=request.tenant, events=events or ())
         self._metrics.finished(result.status.value, duration_ms=result.metrics.duration_ms,
                                queued_ms=result.metrics.queued_ms)
         log.info("job %s ended %s in %s ms", result.job_id, result.status.value, result.metrics.duration_ms)
@@ -203,6 +208,11 @@ class JobRunner:
             (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
             self._store.append(job_id, EventType(stream), {"text": text})
 
+        def on_last_output(stream: str, text: str) -> None:
+            # It came with the `done`: stored with the result, in the same step (JobStore.finish).
+            (outcome.stdout if stream == "stdout" else outcome.stderr).append(text)
+            outcome.last_events.append((EventType(stream), {"text": text}))
+
         def on_rich(kind: str, data: dict[str, Any]) -> None:
             (outcome.plots if kind == "plot" else outcome.displays).append(data)
             self._store.append(job_id, EventType(kind), data)
@@ -239,7 +249,8 @@ class JobRunner:
                                 variables=request.variables, output_limit_bytes=self._settings.output_limit_bytes,
                                 plot_formats=tuple(request.plot_formats),
                                 max_plot_bytes=self._settings.max_plot_bytes,
-                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin, hold=hold)
+                                max_plots_bytes=self._settings.max_plots_bytes, stdin=request.stdin, hold=hold,
+                                parent=kernel_parent(request.code) if request.session_id is None else HEAVY)
         try:
             if not active.start_on(sandbox, message):
                 if request.files and request.session_id is None:
@@ -257,7 +268,7 @@ class JobRunner:
             self._store.append(job_id, EventType.METRICS, figures)
 
         with ResourceMonitor(sandbox.container_id, on_sample):
-            outcome.done = sandbox.collect(message, on_output, on_rich)
+            outcome.done = sandbox.collect(message, on_output, on_rich, on_last_output=on_last_output)
         if request.output_files and sandbox.healthy and self._session_ops is not None:
             try:
                 outcome.files, notes = self._session_ops.collect_outputs(sandbox, job_id, request.output_files)

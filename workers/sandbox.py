@@ -95,14 +95,15 @@ class Sandbox:
         self._channel.send(request)
 
     def collect(self, request: protocol.Exec, on_output: OnOutput,
-                on_rich: OnRich | None = None) -> protocol.Done:
+                on_rich: OnRich | None = None, *, on_last_output: OnOutput | None = None) -> protocol.Done:
         """Read the running request's events, calling on_output(stream, text) and on_rich(kind, data);
         returns its `done`.
 
         Output already received is merged per stream before on_output is called, so a flood of small
-        prints becomes a few large events. If the runtime does not answer within the request's timeout
-        plus a grace period, its channel breaks, or it sends anything invalid, the container is destroyed
-        and a `done` saying so is returned.
+        prints becomes a few large events. Output that arrived together with the `done` goes to
+        on_last_output instead, when given (the job's result is stored with it in one step). If the
+        runtime does not answer within the request's timeout plus a grace period, its channel breaks, or
+        it sends anything invalid, the container is destroyed and a `done` saying so is returned.
         """
         deadline = time.monotonic() + request.timeout_ms / 1000 + RUNTIME_GRACE_S
         budget = _Budget(request)
@@ -121,7 +122,9 @@ class Sandbox:
                         pending_text.append(event.text)
                         continue
                     if pending_text:
-                        on_output(pending_stream, "".join(pending_text))
+                        last = isinstance(event, protocol.Done) and on_last_output is not None
+                        deliver = on_last_output if last and on_last_output is not None else on_output
+                        deliver(pending_stream, "".join(pending_text))
                         pending_text = []
                     if isinstance(event, protocol.Plot | protocol.Display) and on_rich is not None:
                         on_rich("plot" if isinstance(event, protocol.Plot) else "display", event.data)

@@ -49,3 +49,19 @@ def test_the_reaper_leaves_the_live_incarnations_jobs_alone() -> None:
     assert jobs.reap_stale_incarnations({"w1": (current, started)}) == []
     record = jobs.get("newer-job")
     assert record is not None and record.status is JobStatus.RUNNING
+
+
+def test_a_session_job_taken_by_the_previous_incarnation_ends_with_its_session_on_restart() -> None:
+    jobs, sessions = _stores()
+    assert sessions.reserve("s1", tenant="acme", worker="w1", max_sessions=4, idle_timeout_ms=60_000).value
+    for job_id in ("taken", "pending"):
+        jobs.create(job_id, ExecutionRequest(code="1", timeout_ms=20_000, tenant="acme", session_id="s1"))
+        assert sessions.push_job("s1", job_id)
+    old = new_incarnation()
+    assert sessions.pop_claim("s1", jobs.claimant("w1", incarnation=old)) is not None
+    # The process dies before running it and starts again under its name.
+    reaped = reap_previous("w1", new_incarnation(), started_ms=now_ms() + 1, jobs=jobs, sessions=sessions)
+    assert reaped.job_ids == ["taken"] and reaped.session_ids == ["s1"]
+    for job_id in ("taken", "pending"):
+        record = jobs.get(job_id)
+        assert record is not None and record.status is JobStatus.WORKER_LOST, job_id

@@ -185,10 +185,30 @@ def test_a_sandbox_that_died_before_the_job_started_is_replaced(tmp_path: Path, 
     assert len(worker.backend.started) == 2
 
 
+def output_then_display(request: protocol.Request, runtime: FakeRuntime) -> list[bytes]:
+    """Output, then a display, then the done: the output is appended before the done arrives."""
+    answer = well_behaved(request, runtime)
+    return [answer[0], line(protocol.Display({"type": "str", "repr": "'x'"})), *answer[1:]] if answer else answer
+
+
+def test_output_that_comes_with_the_done_is_stored_with_the_result_in_order(
+        tmp_path: Path, pools: list[SandboxPool], monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = started(make_worker(tmp_path, lambda _i: well_behaved), pools)
+    appended: list[Any] = []
+    original = worker.store.append
+    monkeypatch.setattr(worker.store, "append", lambda *args: appended.append(args) or original(*args))
+    job_id, status, result = worker.run()
+    assert status is JobStatus.SUCCESS and result["stdout"] == f"ran {job_id}\n"
+    assert appended == []  # no round trip of its own: it went with the result
+    events = worker.store.read_events(job_id)
+    assert [e.type.value for e in events] == ["queued", "started", "stdout", "result"]
+    assert events[2].data == {"text": f"ran {job_id}\n"}
+
+
 @pytest.mark.parametrize("step", ["append", "collect", "acquire", "finish_hook"])
 def test_an_exception_at_any_step_ends_the_job_and_the_worker_keeps_serving(
         tmp_path: Path, pools: list[SandboxPool], step: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = started(make_worker(tmp_path, lambda _i: well_behaved), pools)
+    worker = started(make_worker(tmp_path, lambda _i: output_then_display), pools)
     boom = RuntimeError("our own bug")
     calls = {"n": 0}
 
