@@ -183,7 +183,9 @@ class Sandbox:
                     return True
                 log.error("sandbox %s failed its reset: %s", self.short_id, event)
                 break
-        except (SandboxError, protocol.ProtocolError) as exc:
+        except (SandboxError, protocol.ProtocolError, OSError) as exc:
+            # OSError: its channel was closed under it (EBADF: destroyed while idle in the pool, seen on the
+            # gVisor tier); a replacement is started rather than the job failing.
             log.error("sandbox %s failed its reset: %s", self.short_id, exc)
         self.destroy()
         return False
