@@ -37,7 +37,9 @@ The rules (``RULES``; the README's Security section has the same table):
   ``msgsnd``, ``msgrcv``, ``msgctl``, ``semget``, ``semop``, ``semtimedop``, ``semctl``) and POSIX message
   queues (``mq_open``, ``mq_timedsend``, ``mq_timedreceive``, ``mq_notify``, ``mq_getsetattr``,
   ``mq_unlink``): nothing of one job outlives it; ``io_uring_setup``/``_enter``/``_register`` (io_uring
-  would run close/dup outside this filter); ``perf_event_open``, ``personality``.
+  would run close/dup outside this filter); ``perf_event_open``, ``personality``; ``prlimit64`` setting
+  another process's limits, ``setpriority`` and ``ioprio_set`` aimed at another process or at every process
+  of the user (the runtime and the light parent fork the next jobs' kernels, which would inherit them).
 - enosys: ``clone3``.
 
 Arguments are compared as the kernel reads them: ``int``/``pid_t``/``unsigned int`` arguments are 32-bit, so
@@ -102,7 +104,7 @@ class ArgTest:
     """One comparison on a system call argument (a 64-bit register).
 
     ``eq32``: (arg & mask) == value, mask 0xffffffff unless given (an int argument is its low 32 bits);
-    ``lt`` / ``gt``: arg < value / arg > value on the whole 64-bit register.
+    ``lt`` / ``gt`` / ``ne``: arg < value / arg > value / arg != value on the whole 64-bit register.
     """
 
     index: int
@@ -119,6 +121,8 @@ class ArgTest:
             return arg < self.value
         if self.op == "gt":
             return arg > self.value
+        if self.op == "ne":
+            return arg != self.value
         raise ValueError(f"unknown comparison {self.op!r}")
 
 
@@ -169,6 +173,17 @@ def _rules() -> tuple[Rule, ...]:
     rules += [Rule("tkill", report, _eq32(0, 1)), Rule("tgkill", report, _eq32(0, 1)),
               Rule("tgkill", report, _eq32(1, 1)), Rule("rt_tgsigqueueinfo", report, _eq32(0, 1)),
               Rule("rt_tgsigqueueinfo", report, _eq32(1, 1))]
+    # Another process's limits and priorities: the runtime (PID 1) and the light parent fork the next jobs'
+    # kernels, which inherit them. A pid/who of 0 is the caller itself; a 64-bit `ne` over-refuses a zero low
+    # half with upper bits set, which is safe. prlimit64 may still read another's limits (new limit NULL);
+    # PRIO_USER (2) and IOPRIO_WHO_USER (3) with who 0 mean every process of the caller's user.
+    rules += [
+        Rule("prlimit64", refuse, (ArgTest(0, "ne", 0), ArgTest(2, "ne", 0))),
+        Rule("setpriority", refuse, (ArgTest(1, "ne", 0),)),
+        Rule("setpriority", refuse, _eq32(0, 2)),
+        Rule("ioprio_set", refuse, (ArgTest(1, "ne", 0),)),
+        Rule("ioprio_set", refuse, _eq32(0, 3)),
+    ]
     # The channel: fds are unsigned int (low 32 bits). close_range(first, last) touches [first, last]
     # after truncation; refused when first < 5 or has upper bits set, and last > 2 (over-refusing is safe).
     first_free, last_below = max(CHANNEL_FDS) + 1, min(CHANNEL_FDS) - 1
@@ -225,13 +240,13 @@ def build(seccomp: Any, rules: Sequence[Rule] = RULES, *, notify: bool = True) -
     refuse = seccomp.ERRNO(errno.EPERM)
     actions = {Action.REPORT: seccomp.NOTIFY if notify else refuse, Action.REFUSE: refuse,
                Action.ENOSYS: seccomp.ERRNO(errno.ENOSYS)}
-    ops = {"eq32": seccomp.MASKED_EQ, "lt": seccomp.LT, "gt": seccomp.GT}
+    ops = {"eq32": seccomp.MASKED_EQ, "lt": seccomp.LT, "gt": seccomp.GT, "ne": seccomp.NE}
     syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
     syscall_filter.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS if notify else seccomp.KILL)
     for rule in rules:
         args = []
         for test in rule.when:
-            # libseccomp's MASKED_EQ takes (mask, value); LT/GT take the value alone.
+            # libseccomp's MASKED_EQ takes (mask, value); LT/GT/NE take the value alone.
             if test.op == "eq32":
                 args.append(seccomp.Arg(test.index, ops[test.op], test.mask, test.value))
             else:

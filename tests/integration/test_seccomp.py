@@ -125,6 +125,31 @@ def test_signals_and_pidfds_cannot_reach_the_runtime(open_cluster: Cluster, tier
     assert_next_jobs_work(open_cluster, 6)  # every sandbox of the pool keeps serving
 
 
+def test_a_job_cannot_set_the_limits_or_priority_the_next_jobs_inherit(open_cluster: Cluster) -> None:
+    """The runtime (PID 1) and its light parent fork every later kernel of their sandbox, of any tenant: their
+    limits and priorities are inherited, so a job must not change them (it may change its own)."""
+    result = open_cluster.execute(
+        ATTEMPT +
+        "import resource\n"
+        "light = [int(p) for p in os.listdir('/proc') if p.isdigit() and p != '1'\n"
+        "         and open(f'/proc/{p}/comm').read() == 'penny-light\\n']\n"
+        "for pid in [1, *light]:\n"
+        "    attempt(f'prlimit-{pid}', lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (16, 16)))\n"
+        "    attempt(f'nice-{pid}', lambda: os.setpriority(os.PRIO_PROCESS, pid, 19))\n"
+        "attempt('nice-user', lambda: os.setpriority(os.PRIO_USER, 0, 19))\n"
+        "attempt('own', lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))\n"
+        "attempt('own-nice', lambda: os.setpriority(os.PRIO_PROCESS, 0, 1))\n"
+        "(outcomes, len(light))")
+    outcomes, light_parents = value(result)
+    assert light_parents <= 1
+    refused = {name: "EPERM" for name in outcomes if name not in ("own", "own-nice")}
+    assert outcomes == {**refused, "own": None, "own-nice": None}, outcomes
+    for _ in range(6):  # every sandbox of the pool: the limits and priority its kernels start with
+        after = open_cluster.execute("import os, resource\n(resource.getrlimit(resource.RLIMIT_NOFILE), "
+                                     "os.getpriority(os.PRIO_PROCESS, 0))")
+        assert value(after) == ((1024, 1024), 0), after
+
+
 def test_other_processes_cannot_be_traced_or_read(open_cluster: Cluster) -> None:
     result = open_cluster.execute(
         ATTEMPT + LIBC +

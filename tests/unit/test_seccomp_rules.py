@@ -135,3 +135,19 @@ def test_the_sandbox_profile_keeps_what_the_runtime_and_the_tests_need() -> None
               "shmget", "msgget", "semget", "mq_open", "socketpair", "sendmsg", "recvmsg", "mmap", "futex"}
     assert needed <= allowed
     assert not allowed & {"io_uring_setup", "keyctl", "bpf", "userfaultfd", "mount", "unshare", "setns"}
+
+
+def test_another_processes_limits_and_priorities_cannot_be_set() -> None:
+    """PID 1 and the light parent fork the next tenants' kernels: what they inherit is not for user code."""
+    rlimit_nofile, new, old = 7, 0x7FFF_0000, 0x7FFF_1000
+    assert verdict("prlimit64", args(1, rlimit_nofile, new, 0)) is REFUSE
+    assert verdict("prlimit64", args(1 << 32, rlimit_nofile, new, 0)) is REFUSE  # over-refused, safe
+    assert verdict("prlimit64", args(0, rlimit_nofile, new, old)) is None  # its own (setrlimit)
+    assert verdict("prlimit64", args(1, rlimit_nofile, 0, old)) is None  # reading is allowed
+    prio_process, prio_pgrp, prio_user = 0, 1, 2
+    assert verdict("setpriority", args(prio_process, 1, 19)) is REFUSE
+    assert verdict("setpriority", args(prio_user, 0, 19)) is REFUSE  # every process of the user
+    assert verdict("setpriority", args(prio_process, 0, 19)) is None
+    assert verdict("setpriority", args(prio_pgrp, 0, 19)) is None  # its own process group
+    assert verdict("ioprio_set", args(1, 1, 0)) is REFUSE and verdict("ioprio_set", args(3, 0, 0)) is REFUSE
+    assert verdict("ioprio_set", args(1, 0, 0)) is None
