@@ -150,8 +150,13 @@ def submit(services: Services, execution: ExecutionRequest) -> tuple[str, JobEve
     The job's isolation tier is the service's choice, never the request's: its tenant's (TENANT_ISOLATION,
     SANDBOX_RUNTIME), or a session's job its session's."""
     session = live_session(services, execution.session_id) if execution.session_id else None
-    execution = replace(execution, isolation=session.isolation if session is not None
-                        else services.settings.tier_of(execution.tenant).value)
+    tier = services.settings.tier_of(execution.tenant).value
+    if session is not None and session.isolation != tier:
+        # The operator moved the tenant to another tier since the session was made: it runs nothing more.
+        raise Conflict(f"session {session.session_id} runs on the {session.isolation} tier and tenant "
+                       f"{execution.tenant}'s tier is now {tier}; create a new session",
+                       details={"sessionId": session.session_id, "isolation": session.isolation, "tier": tier})
+    execution = replace(execution, isolation=tier)
     if session is None:
         services.admission.check()
     job_id = uuid.uuid4().hex

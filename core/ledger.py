@@ -17,9 +17,10 @@ from typing import cast
 import redis
 
 # KEYS: expiry zset, sizes hash, total[, a data key to SET]. ARGV: entry id, size, now ms, ttl ms, budget
-# (-1: forced)[, data]. Returns -1 when charged, else the bytes the tenant holds.
+# (-1: forced)[, data]. Returns -1 when charged, else the bytes the tenant holds. At most 1,000 expired entries
+# are dropped per call (the rest on the next ones): one charge never holds Redis for long.
 _CHARGE = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, 1000)
 for _, id in ipairs(expired) do
   local size = redis.call('HGET', KEYS[2], id)
   if size then redis.call('DECRBY', KEYS[3], size) end

@@ -38,6 +38,7 @@ SPAWN_TIMEOUT_S = 5.0
 _PID = struct.Struct("=i")
 _FORK = b"fork"
 NAME = "penny-light"  # its /proc/<pid>/comm
+KERNEL_NAME = "penny-kernel"  # a kernel's, from either parent (what it forks keeps it)
 _PR_SET_NAME = 15
 
 ChildMain = Callable[[list[int]], NoReturn]
@@ -108,9 +109,10 @@ class LightParent:
         self._sock.close()
 
 
-def _set_name(name: str) -> None:
-    """prctl(PR_SET_NAME): what a job listing /proc sees this process as (its comm; the kernels rename
-    nothing). Not through /proc/self/comm: a non-dumpable process's /proc files are root's."""
+def set_name(name: str) -> None:
+    """prctl(PR_SET_NAME): what a job listing /proc sees this process as (its comm, which a fork keeps: each
+    kernel names itself KERNEL_NAME). Not through /proc/self/comm: a non-dumpable process's /proc files are
+    root's."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode(), 0, 0, 0)
     except (OSError, AttributeError):
@@ -120,7 +122,7 @@ def _set_name(name: str) -> None:
 def _serve(sock: socket.socket, child_main: ChildMain) -> NoReturn:
     """The light parent's loop: one kernel per request, until the supervisor's end closes."""
     # The supervisor's stdin and stdout are the worker's channel: never read or written from here.
-    _set_name(NAME)
+    set_name(NAME)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)

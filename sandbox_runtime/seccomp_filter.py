@@ -39,7 +39,8 @@ The rules (``RULES``; the README's Security section has the same table):
   ``mq_unlink``): nothing of one job outlives it; ``io_uring_setup``/``_enter``/``_register`` (io_uring
   would run close/dup outside this filter); ``perf_event_open``, ``personality``; ``prlimit64`` setting
   another process's limits, ``setpriority`` and ``ioprio_set`` aimed at another process or at every process
-  of the user (the runtime and the light parent fork the next jobs' kernels, which would inherit them).
+  of the user, ``sched_setattr``, ``sched_setscheduler``, ``sched_setparam`` and ``sched_setaffinity`` aimed
+  at another process (the runtime and the light parent fork the next jobs' kernels, which would inherit them).
 - enosys: ``clone3``.
 
 Arguments are compared as the kernel reads them: ``int``/``pid_t``/``unsigned int`` arguments are 32-bit, so
@@ -183,6 +184,8 @@ def _rules() -> tuple[Rule, ...]:
         Rule("setpriority", refuse, _eq32(0, 2)),
         Rule("ioprio_set", refuse, (ArgTest(1, "ne", 0),)),
         Rule("ioprio_set", refuse, _eq32(0, 3)),
+        *(Rule(name, refuse, (ArgTest(0, "ne", 0),))
+          for name in ("sched_setattr", "sched_setscheduler", "sched_setparam", "sched_setaffinity")),
     ]
     # The channel: fds are unsigned int (low 32 bits). close_range(first, last) touches [first, last]
     # after truncation; refused when first < 5 or has upper bits set, and last > 2 (over-refusing is safe).

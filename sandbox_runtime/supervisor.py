@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from sandbox_runtime import child_exit, cleanup, decoding, guard, kernel, protocol, seccomp_filter, seccomp_notify
-from sandbox_runtime.light_parent import LightParent
+from sandbox_runtime.light_parent import KERNEL_NAME, LightParent, set_name
 
 Emit = Callable[[protocol.Event], None]
 
@@ -111,6 +111,7 @@ def _kernel_child(fds: list[int]) -> NoReturn:
     request_r, result_w, stdout_w, stderr_w, handoff_fd = fds
     try:
         child_exit.forget_in_child()
+        set_name(KERNEL_NAME)  # not the light parent's name, which a fork from it would keep
         os.setpgid(0, 0)  # kill(0, sig) from user code reaches the kernel's own processes only
         prctl(_PR_SET_DUMPABLE, 1)  # its own /proc entries stay usable by the user's code
         kernel.setup_child_fds(request_r, result_w, stdout_w, stderr_w, keep=handoff_fd)
@@ -130,6 +131,13 @@ def spawn_kernel(light: LightParent | None = None) -> Kernel:
     handoff, kernel_end = seccomp_notify.channel()  # after the pipes: never on fd 3 or 4
     fds = [request_r, result_w, stdout_w, stderr_w, kernel_end.fileno()]
     pid = light.spawn(fds) if light is not None else None
+    if light is not None and pid is None:
+        # The light parent failed, maybe after forking a kernel on these fds: never hand them to another.
+        for fd in (request_r, request_w, result_r, result_w, stdout_r, stdout_w, stderr_r, stderr_w):
+            os.close(fd)
+        handoff.close()
+        kernel_end.close()
+        return spawn_kernel(None)
     parent = "light" if pid is not None else "heavy"
     if pid is None:
         pid = os.fork()

@@ -9,6 +9,7 @@ The libraries run on `cluster` (the default policies) and must not notice the fi
 from __future__ import annotations
 
 import ast
+import os
 from typing import Any
 
 import pytest
@@ -131,11 +132,13 @@ def test_a_job_cannot_set_the_limits_or_priority_the_next_jobs_inherit(open_clus
     result = open_cluster.execute(
         ATTEMPT +
         "import resource\n"
-        "light = [int(p) for p in os.listdir('/proc') if p.isdigit() and p != '1'\n"
+        "light = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())\n"
         "         and open(f'/proc/{p}/comm').read() == 'penny-light\\n']\n"
         "for pid in [1, *light]:\n"
         "    attempt(f'prlimit-{pid}', lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (16, 16)))\n"
         "    attempt(f'nice-{pid}', lambda: os.setpriority(os.PRIO_PROCESS, pid, 19))\n"
+        "    attempt(f'affinity-{pid}', lambda: os.sched_setaffinity(pid, {0}))\n"
+        "    attempt(f'idle-{pid}', lambda: os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0)))\n"
         "attempt('nice-user', lambda: os.setpriority(os.PRIO_USER, 0, 19))\n"
         "attempt('own', lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))\n"
         "attempt('own-nice', lambda: os.setpriority(os.PRIO_PROCESS, 0, 1))\n"
@@ -146,8 +149,9 @@ def test_a_job_cannot_set_the_limits_or_priority_the_next_jobs_inherit(open_clus
     assert outcomes == {**refused, "own": None, "own-nice": None}, outcomes
     for _ in range(6):  # every sandbox of the pool: the limits and priority its kernels start with
         after = open_cluster.execute("import os, resource\n(resource.getrlimit(resource.RLIMIT_NOFILE), "
-                                     "os.getpriority(os.PRIO_PROCESS, 0))")
-        assert value(after) == ((1024, 1024), 0), after
+                                     "os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0), "
+                                     "len(os.sched_getaffinity(0)) == os.cpu_count())")
+        assert value(after) == ((1024, 1024), 0, os.SCHED_OTHER, True), after
 
 
 def test_other_processes_cannot_be_traced_or_read(open_cluster: Cluster) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +293,11 @@ def test_the_api_gives_each_tenants_jobs_and_sessions_its_tier_and_a_client_cann
     assert http.get(f"/api/v1/sessions/{session_id}", headers=b).get_json()["isolation"] == "gvisor"
     in_session = http.post("/api/v1/execute", json={"code": "1", "sessionId": session_id}, headers=b).get_json()
     assert dispatcher.tiers[in_session["jobId"]] == "gvisor"
+    # The operator moves beta back to runc: its gVisor session runs nothing more (409), nothing is queued.
+    moved = create_app(replace(settings, tenant_isolation=()), client=client, dispatcher=dispatcher).test_client()
+    stale = moved.post("/api/v1/execute", json={"code": "1", "sessionId": session_id}, headers=b)
+    assert stale.status_code == 409 and stale.get_json()["error"]["details"]["tier"] == "runc"
+    assert len(dispatcher.tiers) == 4  # two jobs, the session, its one job
     assert http.delete(f"/api/v1/sessions/{session_id}", headers=b).status_code == 204
     records = [json.loads(fields[b"data"]) for _, fields in client.xrange(keys.AUDIT_STREAM)]
     session_records = {r["kind"]: r["isolation"] for r in records if r["kind"].startswith("session_")}

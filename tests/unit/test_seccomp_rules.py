@@ -151,3 +151,5 @@ def test_another_processes_limits_and_priorities_cannot_be_set() -> None:
     assert verdict("setpriority", args(prio_pgrp, 0, 19)) is None  # its own process group
     assert verdict("ioprio_set", args(1, 1, 0)) is REFUSE and verdict("ioprio_set", args(3, 0, 0)) is REFUSE
     assert verdict("ioprio_set", args(1, 0, 0)) is None
+    for name in ("sched_setattr", "sched_setscheduler", "sched_setparam", "sched_setaffinity"):
+        assert verdict(name, args(1, 0, 0)) is REFUSE and verdict(name, args(0, 0, 0)) is None
