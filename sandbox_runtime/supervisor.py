@@ -543,12 +543,7 @@ class Supervisor:
     def restart(self, request: protocol.Restart) -> protocol.Done:
         """A session's new interpreter: its kernel and every process it left are killed and a fresh kernel
         forked (variables and imports are gone; files, installed packages and the session stay)."""
-        if self._kernel is not None:
-            if not self._kernel.reaped:
-                self._signal_kernel()
-                os.waitpid(self._kernel.pid, 0)
-            self._kernel.close()
-            self._kernel = None
+        self._discard_kernel()
         cleanup.kill_all_others()
         self._lost = False
         self.prepare()
